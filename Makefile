@@ -1,0 +1,32 @@
+# Every target creates .venv itself when it is missing (or when pyproject.toml changed).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: test lint demo bench models clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+# Regenerate bot/ona/models.py and bot/ona/rules.py from Ona's published schema (gitpod-sdk).
+models: $(BIN)/.installed
+	$(BIN)/python tools/gen_models.py
+
+demo: $(BIN)/.installed
+	$(BIN)/ona-bot demo
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
