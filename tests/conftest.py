@@ -1,0 +1,39 @@
+"""Shared fixtures: the local Ona emulator over real HTTP, and a client pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.ona.client import OnaClient
+from bot.ona.emulator import Emulator
+
+
+@pytest.fixture(scope="session")
+def _emulator_server() -> Iterator[Emulator]:
+    emu = Emulator()
+    emu.start()  # a free loopback port
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def emulator(_emulator_server: Emulator) -> Emulator:
+    """The emulator, reset to its seed state (state, faults and request log) for each test."""
+    _emulator_server.reset()
+    return _emulator_server
+
+
+@pytest.fixture
+def ona(emulator: Emulator) -> Iterator[OnaClient]:
+    """An admin client with fast back-off, so retry tests stay quick."""
+    client = OnaClient(
+        emulator.admin_key,
+        base_url=emulator.base_url,
+        organization_id=emulator.organization_id,
+        backoff_base=0.01,
+        backoff_max=0.05,
+    )
+    yield client
+    client.close()
