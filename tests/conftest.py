@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.localslack import FakeSlack
 from bot.ona.client import OnaClient
 from bot.ona.emulator import Emulator
+from tests.harness import BotHarness, make_harness
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,25 @@ def ona(emulator: Emulator) -> Iterator[OnaClient]:
     )
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def _fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def slack(_fake_slack: FakeSlack) -> FakeSlack:
+    """The fake Slack Web API, emptied for each test."""
+    _fake_slack.reset()
+    return _fake_slack
+
+
+@pytest.fixture
+def bot(emulator: Emulator, slack: FakeSlack) -> Iterator[BotHarness]:
+    """The real Bolt app behind a loopback HTTP server, wired to the fake Slack and the emulator."""
+    harness = make_harness(emulator, slack)
+    yield harness
+    harness.close()

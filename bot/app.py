@@ -1,0 +1,126 @@
+"""Slack wiring: build the Bolt app and register `/ona`, every button and every modal of every group.
+
+Each listener acks first (Slack's 3-second deadline), then works: Bolt runs listeners on its thread
+pool and returns the HTTP response as soon as `ack()` is called.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App
+from slack_bolt.context.respond import Respond
+
+from bot.blocks import submitted_values
+from bot.context import Context, Services
+from bot.registry import ActionHandler, Group, ViewSpec
+from bot.router import Router, guarded
+
+log = logging.getLogger("ona.bot")
+
+
+def build_app(
+    services: Services, *, signing_secret: str, process_before_response: bool = False, token_verification: bool = True
+) -> App:
+    app = App(
+        client=services.slack,
+        signing_secret=signing_secret,
+        process_before_response=process_before_response,
+        token_verification_enabled=token_verification,
+        logger=logging.getLogger("ona.bolt"),
+    )
+    router = Router(services.groups)
+
+    @app.command("/ona")
+    def on_command(ack: Ack, body: dict[str, Any], respond: Any) -> None:
+        ack()
+        ctx = Context(
+            services, user_id=body["user_id"], team_id=body.get("team_id", ""), channel_id=body.get("channel_id"),
+            trigger_id=body.get("trigger_id"), response_url=body.get("response_url"), respond=respond,
+        )
+        router.dispatch(ctx, body.get("text", ""))
+
+    for group in services.groups:
+        _register_group(app, services, group)
+    return app
+
+
+def context_from_payload(services: Services, body: dict[str, Any], respond: Any = None) -> Context:
+    """A Context for a button click or a modal submission."""
+    user = body.get("user") or {}
+    origin: dict[str, Any] = {}
+    view = body.get("view") or {}
+    if view.get("private_metadata"):
+        try:
+            origin = json.loads(view["private_metadata"])
+        except ValueError:
+            origin = {}
+    response_url = body.get("response_url") or origin.get("response_url")
+    return Context(
+        services,
+        user_id=user.get("id", ""),
+        team_id=user.get("team_id") or (body.get("team") or {}).get("id", ""),
+        channel_id=(body.get("channel") or {}).get("id") or origin.get("channel"),
+        trigger_id=body.get("trigger_id"),
+        response_url=response_url,
+        # A modal submission has no response_url of its own: answer where the command was typed.
+        respond=(respond or Respond(response_url=response_url)) if response_url else None,
+    )
+
+
+def _register_group(app: App, services: Services, group: Group) -> None:
+    # Listeners are built by factories: Bolt injects arguments by name, so no default-arg binding.
+    for action_id, handler in group.actions.items():
+        # Pagination buttons add ":next"/":prev" to the id; one listener serves all of them.
+        app.action(re.compile(rf"^{re.escape(action_id)}(:.*)?$"))(_action_listener(services, group, handler))
+    for callback_id, spec in group.views.items():
+        app.view(callback_id)(_view_listener(services, group, spec))
+
+
+def _action_listener(services: Services, group: Group, handler: ActionHandler) -> Callable[..., None]:
+    def on_action(ack: Ack, body: dict[str, Any], respond: Any) -> None:
+        ack()
+        ctx = context_from_payload(services, body, respond)
+        guarded(ctx, lambda: handler(ctx, body), usage=group.usages, mutating=True)
+
+    return on_action
+
+
+def _view_listener(services: Services, group: Group, spec: ViewSpec) -> Callable[..., None]:
+    def on_view(ack: Ack, body: dict[str, Any]) -> None:
+        view = body["view"]
+        meta = _metadata(view)
+        try:
+            verdict = spec.validate(submitted_values(view), meta)
+        except Exception:
+            log.exception("validation of %s failed", spec.callback_id)
+            ack()
+            guarded(context_from_payload(services, body), _raise_internal, usage=group.usages, mutating=False)
+            return
+        if verdict.get("errors"):
+            ack(response_action="errors", errors=verdict["errors"])
+            return
+        if verdict.get("view"):  # a next step (e.g. a preview) replaces the modal
+            ack(response_action="update", view=verdict["view"])
+            return
+        ack()
+        ctx = context_from_payload(services, body)
+        guarded(ctx, lambda: spec.submit(ctx, verdict.get("params", {}), meta), usage=group.usages, mutating=True)
+
+    return on_view
+
+
+def _raise_internal() -> None:
+    raise RuntimeError("modal validation failed")
+
+
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}

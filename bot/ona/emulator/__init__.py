@@ -1,0 +1,35 @@
+"""A local Ona API emulator: the 35 OrganizationService methods over real HTTP, with state.
+
+It speaks Connect unary with proto3 JSON exactly as Ona does (strict parsing, buf.validate rules,
+Connect error codes), so the bot, its tests, the demo and the benchmark all run without an Ona
+account. Start it in-process::
+
+    from bot.ona.emulator import Emulator
+
+    emu = Emulator()
+    emu.start()  # a free loopback port
+    client = OnaClient(emu.admin_key, base_url=emu.base_url, organization_id=emu.organization_id)
+    ...
+    emu.stop()
+
+or as a process: ``ona-bot emulator`` (see ``server.add_arguments`` for the options).
+
+Constants (the defaults of ``Emulator`` and of ``ona-bot emulator``):
+
+``DEFAULT_ORG_ID``
+    UUID of the emulated organization, "Acme Corp" (seed data in ``state.py``).
+``DEFAULT_ADMIN_KEY``
+    ``"ona-emulator-admin-key"``: API key with the organization admin role (may call everything).
+``DEFAULT_MEMBER_KEY``
+    ``"ona-emulator-member-key"``: API key with the member role (Get*/List* only; mutations are
+    ``permission_denied``).
+``DEFAULT_PORT``
+    8090, the port of ``ona-bot emulator``; ``Emulator.start()`` defaults to a free port instead.
+
+These keys are public: the emulator listens on loopback unless told otherwise.
+"""
+
+from bot.ona.emulator.server import Emulator
+from bot.ona.emulator.state import DEFAULT_ADMIN_KEY, DEFAULT_MEMBER_KEY, DEFAULT_ORG_ID, DEFAULT_PORT
+
+__all__ = ["DEFAULT_ADMIN_KEY", "DEFAULT_MEMBER_KEY", "DEFAULT_ORG_ID", "DEFAULT_PORT", "Emulator"]

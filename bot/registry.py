@@ -1,0 +1,148 @@
+"""What a command module declares: its group, subcommands, buttons, modals and operations.
+
+A module in ``commands/`` builds one ``Group`` and decorates plain functions on it. Nothing here
+knows about Bolt or HTTP: ``bot/app.py`` wires every group into the Bolt app, and ``bot/router.py``
+turns the text of ``/ona …`` into a call of one subcommand.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.context import Context
+    from bot.ona.client import OnaClient
+
+
+class UsageError(Exception):
+    """Bad input from the user: answered ephemerally with the message and the usage line."""
+
+    def __init__(self, message: str, usage: str | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+@dataclass
+class Args:
+    """A parsed command line: `words` after the subcommand, `rest` as typed, and `--flags`."""
+
+    words: list[str]
+    rest: str
+    flags: set[str] = field(default_factory=set)
+
+    def one(self, name: str, usage: str) -> str:
+        if len(self.words) != 1:
+            raise UsageError(f"Give exactly one {name}.", usage)
+        return self.words[0]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a mutation did, for the person who asked. `secret` is shown to them only, once."""
+
+    text: str
+    details: list[tuple[str, str]] = field(default_factory=list)
+    secret: str | None = None
+    secret_label: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A change to the Ona organization, the unit the approval flow decides on.
+
+    `apply` performs it; `read` returns the current values of exactly the fields it changes (the
+    "before" of an approval); `params` hold the validated "after" and must be JSON-serialisable.
+    """
+
+    name: str
+    title: str
+    apply: Callable[[OnaClient, dict[str, Any]], Outcome]
+    read: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None
+    secret_result: bool = False
+
+
+Handler = Callable[["Context", Args], None]
+ActionHandler = Callable[["Context", dict[str, Any]], None]
+Validator = Callable[[dict[str, Any], dict[str, Any]], "dict[str, str] | dict[str, Any]"]
+ViewHandler = Callable[["Context", dict[str, Any], dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    group: str
+    name: str  # "" is the group's default ("/ona banner")
+    usage: str
+    help: str
+    handler: Handler
+    mutating: bool = False
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    """A modal submission. `validate(values, metadata)` runs before the ack, so it must be fast and pure;
+    it returns {"errors": {block_id: text}} (shown inline), {"view": next_view} (replaces the modal,
+    e.g. a preview), or {"params": {...}}, which `submit(ctx, params, metadata)` gets after the ack."""
+
+    callback_id: str
+    validate: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+    submit: ViewHandler
+
+
+@dataclass
+class Group:
+    name: str
+    summary: str
+    subcommands: dict[str, Subcommand] = field(default_factory=dict)
+    actions: dict[str, ActionHandler] = field(default_factory=dict)
+    views: dict[str, ViewSpec] = field(default_factory=dict)
+    operations: dict[str, Operation] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    def command(self, name: str = "", *, usage: str, help: str, mutating: bool = False) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.subcommands[name] = Subcommand(self.name, name, usage, help, fn, mutating)
+            return fn
+
+        return register
+
+    def action(self, action_id: str) -> Callable[[ActionHandler], ActionHandler]:
+        def register(fn: ActionHandler) -> ActionHandler:
+            self.actions[action_id] = fn
+            return fn
+
+        return register
+
+    def view(self, callback_id: str, *, validate: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]):
+        def register(fn: ViewHandler) -> ViewHandler:
+            self.views[callback_id] = ViewSpec(callback_id, validate, fn)
+            return fn
+
+        return register
+
+    def operation(
+        self, name: str, title: str, *, read: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None,
+        secret_result: bool = False,
+    ) -> Callable[[Callable[[OnaClient, dict[str, Any]], Outcome]], Operation]:
+        def register(fn: Callable[[OnaClient, dict[str, Any]], Outcome]) -> Operation:
+            op = Operation(name, title, fn, read, secret_result)
+            self.operations[name] = op
+            return op
+
+        return register
+
+    @property
+    def usages(self) -> list[str]:
+        return [f"/ona {s.usage}" for s in self.subcommands.values()]
+
+
+def action_value(payload: dict[str, Any]) -> dict[str, Any]:
+    """The JSON value a button carries (see blocks.button); {} when it is not JSON."""
+    action = (payload.get("actions") or [{}])[0]
+    try:
+        value = json.loads(action.get("value") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,64 @@
+"""The standard answers: usage help, friendly errors, and the result of a change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import blocks as bk
+from bot.ona.errors import OnaError, OnaTimeout, OnaTransportError
+from bot.registry import Operation, Outcome
+
+
+def usage(message: str, usage_lines: list[str]) -> dict[str, Any]:
+    lines = "\n".join(f"`{line}`" for line in usage_lines)
+    return bk.message(
+        [bk.section(f":warning: {bk.escape(message)}"), bk.context(f"Usage:\n{lines}")],
+        text=f"{message} Usage: {usage_lines[0] if usage_lines else '/ona help'}",
+    )
+
+
+def ona_error(exc: OnaError, *, mutating: bool) -> dict[str, Any]:
+    """Ona's error in words an on-call admin can act on. Never a traceback, never a secret."""
+    code = exc.code
+    nothing_changed = " Nothing was changed." if mutating else ""
+    if isinstance(exc, OnaTimeout) and mutating:
+        text = (
+            ":hourglass: Ona did not answer in time. The change may or may not have been applied: "
+            "check the current state before trying again."
+        )
+    elif code == "permission_denied":
+        text = f":no_entry: The bot's Ona API key is not an admin of this organization.{nothing_changed}"
+    elif code == "unauthenticated":
+        text = f":no_entry: Ona rejected the bot's API key (expired or revoked?).{nothing_changed}"
+    elif code == "invalid_argument":
+        text = f":warning: Ona rejected the change: {bk.escape(exc.message)}"
+    elif code == "not_found":
+        text = f":mag: Ona has no such thing: {bk.escape(exc.message)}"
+    elif code == "already_exists":
+        text = f":information_source: It already exists: {bk.escape(exc.message)}"
+    elif code == "failed_precondition":
+        text = f":warning: Ona cannot do that yet: {bk.escape(exc.message)}"
+    elif code in ("unavailable", "deadline_exceeded", "resource_exhausted") or isinstance(exc, OnaTransportError):
+        text = f":satellite: Ona did not answer{'; nothing was changed' if mutating else ''}. Try again in a minute."
+    else:
+        text = f":x: Ona answered with an error ({bk.escape(code)}): {bk.escape(exc.user_message)}"
+    return bk.message([bk.section(text)], text=text)
+
+
+def internal_error(reference: str) -> dict[str, Any]:
+    text = f":x: Something went wrong on the bot's side (reference `{reference}`). Nothing more was done."
+    return bk.message([bk.section(text)], text=text)
+
+
+def outcome(op: Operation, result: Outcome) -> dict[str, Any]:
+    blocks: list[Any] = [bk.section(f":white_check_mark: {result.text}")]
+    if result.details:
+        blocks += bk.fields(result.details)
+    if result.secret:
+        blocks.append(bk.section(f"*{bk.escape(result.secret_label or 'Secret')}* (shown once, only to you):"))
+        blocks.append(bk.section(f"`{result.secret}`"))
+    return bk.message(blocks, text=result.text)
+
+
+def info(text: str) -> dict[str, Any]:
+    return bk.message([bk.section(text)], text=text)

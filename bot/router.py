@@ -1,0 +1,96 @@
+"""`/ona <text>` → one subcommand: normalise phone typography, parse, dispatch, and turn every
+failure into a friendly ephemeral answer (usage line, Ona's error in words, or a reference)."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+import uuid
+from collections.abc import Callable, Sequence
+
+from bot import replies
+from bot.context import Context
+from bot.ona.errors import ClearListError, OnaError
+from bot.registry import Args, Group, Subcommand, UsageError
+
+log = logging.getLogger("ona.bot")
+
+# What phones and macOS substitute while typing: smart quotes, dashes, non-breaking spaces.
+_TYPOGRAPHY = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "\u00a0": " ",
+                             "\u2009": " ", "\u202f": " "})
+_DASH_FLAG = re.compile(r"(^|\s)[—–](?=\w)")  # "—dry-run" is what "--dry-run" became
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MAX_TEXT = 4000
+
+
+def normalise(text: str) -> str:
+    text = _CONTROL.sub(" ", text[:MAX_TEXT]).translate(_TYPOGRAPHY)
+    text = _DASH_FLAG.sub(r"\1--", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def split_flags(words: list[str]) -> tuple[list[str], set[str]]:
+    flags = {w[2:].lower() for w in words if w.startswith("--") and len(w) > 2}
+    return [w for w in words if not (w.startswith("--") and len(w) > 2)], flags
+
+
+class Router:
+    def __init__(self, groups: Sequence[Group]) -> None:
+        self.groups = list(groups)
+        self._by_name: dict[str, Group] = {}
+        for group in self.groups:
+            for name in (group.name, *group.aliases):
+                self._by_name[name] = group
+
+    def resolve(self, text: str) -> tuple[Group, Subcommand, Args]:
+        """Raise UsageError (with the nearest command's usage) when the text names no command."""
+        text = normalise(text)
+        words = text.split(" ") if text else []
+        head = words[0].lower() if words else "help"
+        group = self._by_name.get(head)
+        if group is None:
+            near = difflib.get_close_matches(head, list(self._by_name), n=1, cutoff=0.5)
+            usage = self._by_name[near[0]].usages if near else ["/ona help"]
+            hint = f" Did you mean `{near[0]}`?" if near else " Try `/ona help`."
+            raise UsageError(f"I don't know `{head[:40]}`.{hint}", "\n".join(usage))
+        rest_words = words[1:]
+        name = rest_words[0].lower() if rest_words and rest_words[0].lower() in group.subcommands else ""
+        if name:
+            rest_words = rest_words[1:]
+        sub = group.subcommands.get(name)
+        if sub is None:
+            near = difflib.get_close_matches(rest_words[0].lower() if rest_words else "", list(group.subcommands), n=1)
+            hint = f" Did you mean `{group.name} {near[0]}`?" if near and near[0] else ""
+            raise UsageError(f"`{group.name}` needs a subcommand.{hint}", "\n".join(group.usages))
+        plain, flags = split_flags(rest_words)
+        rest = " ".join(w for w in rest_words if not (w.startswith("--") and len(w) > 2))
+        return group, sub, Args(words=plain, rest=rest, flags=flags)
+
+    def dispatch(self, ctx: Context, text: str) -> None:
+        try:
+            _, sub, args = self.resolve(text)
+        except UsageError as exc:
+            ctx.reply(replies.usage(str(exc), (exc.usage or "/ona help").split("\n")))
+            return
+        guarded(ctx, lambda: sub.handler(ctx, args), usage=[f"/ona {sub.usage}"], mutating=sub.mutating)
+
+
+def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutating: bool) -> None:
+    """Run a handler; whatever goes wrong, the user gets an answer and the log gets the detail."""
+    try:
+        work()
+    except UsageError as exc:
+        ctx.reply(replies.usage(str(exc), exc.usage.split("\n") if exc.usage else usage))
+    except ClearListError as exc:
+        ctx.reply(replies.info(f":warning: {exc}"))
+    except OnaError as exc:
+        log.warning("ona error for %s: %s", ctx.user_id, exc.code)
+        ctx.reply(replies.ona_error(exc, mutating=mutating))
+    except Exception:
+        reference = uuid.uuid4().hex[:8]
+        log.exception("handler failed (reference %s)", reference)
+        try:
+            ctx.reply(replies.internal_error(reference))
+        except Exception:  # Slack itself is failing: the log line above is all we can do
+            log.exception("could not tell the user about reference %s", reference)

@@ -1,0 +1,73 @@
+"""Running the bot: HTTP mode on gunicorn (`ona-bot serve`) or Socket Mode (`ona-bot run`)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.settings import Settings
+
+log = logging.getLogger("ona.bot")
+
+EVENTS_PATH = "/slack/events"
+
+
+def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
+    """POST /slack/events → Bolt (signature checked by Bolt's verifier); GET /healthz → 200."""
+    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+            return [b"ok"]
+        return slack(environ, start_response)
+
+    return application
+
+
+def serve_http(settings: Settings, *, host: str, port: int, workers: int = 1, threads: int = 8) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from bot.bootstrap import build
+
+    _configure_logging()
+    _, app = build(settings)
+    application = wsgi_app(app)
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            # gthread workers: Bolt acks from a listener thread while the request thread answers Slack.
+            for key, value in {
+                "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+                "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
+            }.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Callable[..., Iterable[bytes]]:
+            return application
+
+    log.info("serving Slack requests on http://%s:%d%s", host, port, EVENTS_PATH)
+    Server().run()
+    return 0
+
+
+def run_socket_mode(settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.bootstrap import build
+
+    _configure_logging()
+    _, app = build(settings)
+    assert settings.slack_app_token is not None
+    with contextlib.suppress(KeyboardInterrupt):
+        SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+    return 0
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -1,0 +1,138 @@
+"""/ona banner — show the announcement banner, switch it on or off, or edit it in a modal with a preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import blocks as bk
+from bot.context import Context
+from bot.ona.client import OnaClient
+from bot.registry import Args, Group, Outcome, UsageError
+
+GROUP = Group("banner", "Announcement banner")
+MAX_MESSAGE = 1000  # Ona's limit (buf.validate max_len on UpdateAnnouncementBannerRequest.message)
+USAGE_ON = "banner on [message]"
+
+
+def _render(enabled: bool, message: str) -> dict[str, Any]:
+    state = ":large_green_circle: On" if enabled else ":white_circle: Off"
+    quoted = "\n".join(f"> {line}" for line in bk.escape(message).splitlines()) if message else "_(no message)_"
+    toggle = (
+        bk.button("Turn off", "banner:off", style="danger",
+                  confirm_with=bk.confirm("Turn the banner off?", "Nobody will see the banner any more."))
+        if enabled else
+        bk.button("Turn on", "banner:on", style="primary",
+                  confirm_with=bk.confirm("Turn the banner on?", "Every member will see this message."))
+    )
+    blocks = [
+        bk.header("Announcement banner"),
+        *bk.fields([("State", state), ("Length", f"{len(message)} / {MAX_MESSAGE}")]),
+        bk.section(quoted),
+        bk.actions(toggle, bk.button("Edit", "banner:edit")),
+    ]
+    return bk.message(blocks, text=f"Banner: {'on' if enabled else 'off'}")
+
+
+@GROUP.command(usage="banner", help="Show the announcement banner")
+def show(ctx: Context, args: Args) -> None:
+    banner = ctx.ona.get_announcement_banner().banner
+    ctx.reply(_render(banner.enabled if banner else False, banner.message if banner else ""))
+
+
+@GROUP.command("on", usage=USAGE_ON, help="Show the banner (optionally with a new message)", mutating=True)
+def turn_on(ctx: Context, args: Args) -> None:
+    message = args.rest.strip()
+    if len(message) > MAX_MESSAGE:
+        raise UsageError(f"The message has {len(message)} characters; Ona allows {MAX_MESSAGE}.", f"/ona {USAGE_ON}")
+    if not message:
+        current = ctx.ona.get_announcement_banner().banner
+        if not (current and current.message):
+            raise UsageError("The banner has no message yet: give one.", f"/ona {USAGE_ON}")
+    ctx.mutate("banner.update", {"enabled": True, **({"message": message} if message else {})})
+
+
+@GROUP.command("off", usage="banner off", help="Hide the banner", mutating=True)
+def turn_off(ctx: Context, args: Args) -> None:
+    ctx.mutate("banner.update", {"enabled": False})
+
+
+@GROUP.command("set", usage="banner set", help="Edit the message in a form, with a preview", mutating=True)
+def edit(ctx: Context, args: Args) -> None:
+    view_id = ctx.open_modal(bk.loading_modal("Announcement banner", "banner_edit"))
+    banner = ctx.ona.get_announcement_banner().banner
+    ctx.update_modal(view_id, _form(banner.message if banner else "", banner.enabled if banner else False,
+                                    ctx.origin()))
+
+
+@GROUP.action("banner:on")
+def click_on(ctx: Context, payload: dict[str, Any]) -> None:
+    turn_on(ctx, Args(words=[], rest=""))
+
+
+@GROUP.action("banner:off")
+def click_off(ctx: Context, payload: dict[str, Any]) -> None:
+    turn_off(ctx, Args(words=[], rest=""))
+
+
+@GROUP.action("banner:edit")
+def click_edit(ctx: Context, payload: dict[str, Any]) -> None:
+    edit(ctx, Args(words=[], rest=""))
+
+
+def _form(message: str, enabled: bool, origin: dict[str, str]) -> dict[str, Any]:
+    blocks = [
+        bk.text_input("message", "Message", initial=message, multiline=True, max_length=MAX_MESSAGE,
+                      hint=f"Up to {MAX_MESSAGE} characters. Every member of the organization sees it."),
+        bk.checkboxes_input("enabled", "Visibility", [("on", "Show the banner now")],
+                            initial=["on"] if enabled else []),
+    ]
+    return bk.modal("Announcement banner", blocks, callback_id="banner_edit", submit="Preview",
+                    private_metadata=origin)
+
+
+def _validate_form(values: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    message = (values.get("message") or "").strip()
+    if not message:
+        return {"errors": {"message": "Write the message members should see."}}
+    if len(message) > MAX_MESSAGE:
+        return {"errors": {"message": f"{len(message)} characters: Ona allows {MAX_MESSAGE}."}}
+    enabled = "on" in (values.get("enabled") or [])
+    origin = {k: meta[k] for k in ("channel", "response_url") if k in meta}
+    preview = [
+        bk.section("*Preview* — this is what members will see:"),
+        bk.section("\n".join(f"> {line}" for line in bk.escape(message).splitlines())),
+        bk.context(f"{len(message)} / {MAX_MESSAGE} characters · banner will be "
+                   f"{'*on*' if enabled else '*off*'} · Back to edit with ✕"),
+    ]
+    return {"view": bk.modal("Announcement banner", preview, callback_id="banner_publish", submit="Publish",
+                             private_metadata={**origin, "message": message, "enabled": enabled})}
+
+
+@GROUP.view("banner_edit", validate=_validate_form)
+def _never(ctx: Context, params: dict[str, Any], meta: dict[str, Any]) -> None:  # the form always previews
+    raise AssertionError("banner_edit always answers with the preview")
+
+
+def _validate_publish(values: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    return {"params": {"enabled": bool(meta.get("enabled")), "message": str(meta.get("message", ""))}}
+
+
+@GROUP.view("banner_publish", validate=_validate_publish)
+def publish(ctx: Context, params: dict[str, Any], meta: dict[str, Any]) -> None:
+    ctx.mutate("banner.update", params)
+
+
+def _read(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
+    banner = ona.get_announcement_banner().banner
+    current = {"enabled": banner.enabled if banner else False, "message": banner.message if banner else ""}
+    return {key: current[key] for key in params}
+
+
+@GROUP.operation("banner.update", "Update the announcement banner", read=_read)
+def update_banner(ona: OnaClient, params: dict[str, Any]) -> Outcome:
+    banner = ona.update_announcement_banner(**params).banner
+    enabled = banner.enabled if banner else params.get("enabled", False)
+    return Outcome(
+        text=f"The announcement banner is now *{'on' if enabled else 'off'}*.",
+        details=[("Message", bk.escape(banner.message) if banner and banner.message else "—")],
+    )

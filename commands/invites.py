@@ -1,0 +1,70 @@
+"""/ona invite — create a new invite link (the old one stops working), or summarise the current one.
+
+The link is a secret: it goes only to the person who asked, ephemerally, and is never logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import blocks as bk
+from bot.context import Context
+from bot.ona.client import OnaClient
+from bot.registry import Args, Group, Outcome
+
+GROUP = Group("invite", "Invite links", aliases=("invites",))
+
+WARNING = "Creating a new invite link *stops the current link from working*. People who have not joined yet need the new one."
+
+
+def invite_link(ona: OnaClient, invite_id: str) -> str:
+    """Ona's join page for an invite (the app's URL is the API's without `/api`)."""
+    return f"{ona.base_url.removesuffix('/api')}/join?inviteId={invite_id}"
+
+
+@GROUP.command(usage="invite", help="Create a new invite link (after a confirmation)", mutating=True)
+def ask(ctx: Context, args: Args) -> None:
+    create = bk.button("Create new link", "invite:create", style="danger", confirm_with=bk.confirm(
+        "Replace the invite link?", "The current link stops working at once.", ok="Create new link"))
+    blocks = [bk.header("New invite link"), bk.section(f":warning: {WARNING}"), bk.actions(create)]
+    ctx.reply(bk.message(blocks, text="Create a new invite link? The current link stops working."))
+
+
+@GROUP.action("invite:create")
+def click_create(ctx: Context, payload: dict[str, Any]) -> None:
+    ctx.mutate("invite.create", {})
+
+
+@GROUP.command("show", usage="invite show", help="Summary of the current invite")
+def show(ctx: Context, args: Args) -> None:
+    invite = ctx.ona.get_organization_invite().invite
+    if invite is None or not invite.invite_id:
+        ctx.reply(bk.message([bk.section("There is no invite link yet. `/ona invite` creates one.")],
+                             text="No invite link yet."))
+        return
+    summary = ctx.ona.get_organization_invite_summary(invite_id=invite.invite_id)
+    blocks = [
+        bk.header("Current invite link"),
+        *bk.fields([
+            ("Organization", bk.escape(summary.organization_name)),
+            ("Members", str(summary.organization_member_count)),
+            ("Link", "active (shown only when created)"),
+        ]),
+        bk.actions(bk.button("Create new link", "invite:ask")),
+    ]
+    ctx.reply(bk.message(blocks, text="Current invite link: active"))
+
+
+@GROUP.action("invite:ask")
+def click_ask(ctx: Context, payload: dict[str, Any]) -> None:
+    ask(ctx, Args(words=[], rest=""))
+
+
+@GROUP.operation("invite.create", "Create a new invite link", secret_result=True)
+def create_invite(ona: OnaClient, params: dict[str, Any]) -> Outcome:
+    invite = ona.create_organization_invite().invite
+    invite_id = invite.invite_id if invite else ""
+    return Outcome(
+        text="A new invite link was created; the previous link no longer works.",
+        secret=invite_link(ona, invite_id), secret_label="Invite link",
+    )

@@ -1,0 +1,151 @@
+"""Drive the bot the way Slack does: signed HTTP requests into the real Bolt app, over loopback.
+
+Slack's Web API is the local FakeSlack (slack-sdk's base_url), Ona is the local emulator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import httpx
+
+from bot.app import build_app
+from bot.bootstrap import build_services, slack_client
+from bot.context import Services
+from bot.localslack import FakeSlack, SlackPayloads
+from bot.ona.client import OnaClient
+from bot.server import EVENTS_PATH, wsgi_app
+from bot.settings import Settings
+
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class Sent:
+    """One request Slack sent to the bot: the HTTP answer (the ack) and where replies go."""
+
+    response: httpx.Response
+    response_url: str
+    harness: BotHarness
+
+    def replies(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        path = self.response_url.split(self.harness.slack.url, 1)[1]
+        return self.harness.slack.wait_for("response_url", lambda a: a.get("_url") == path, count=count,
+                                           timeout=timeout)
+
+    def reply(self, timeout: float = 10.0) -> dict[str, Any]:
+        return self.replies(1, timeout)[-1]
+
+    def reply_text(self, timeout: float = 10.0) -> str:
+        return message_text(self.reply(timeout))
+
+
+def message_text(payload: dict[str, Any]) -> str:
+    """Everything a person would read in a message or view payload, as one string."""
+    parts: list[str] = [payload.get("text") or ""]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text") and isinstance(node.get("text"), str):
+                parts.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(payload.get("blocks") or [])
+    return "\n".join(p for p in parts if p)
+
+
+class BotHarness:
+    def __init__(self, settings: Settings, services: Services, slack: FakeSlack) -> None:
+        self.settings = settings
+        self.services = services
+        self.slack = slack
+        self.app = build_app(services, signing_secret=SIGNING_SECRET)
+        self.payloads = SlackPayloads(SIGNING_SECRET)
+        self._server = make_server("127.0.0.1", 0, wsgi_app(self.app), server_class=_ThreadingWSGIServer,
+                                   handler_class=_QuietHandler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self._n = itertools.count(1)
+
+    def close(self) -> None:
+        self.http.close()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def post(self, body: str, headers: dict[str, str]) -> httpx.Response:
+        return self.http.post(EVENTS_PATH, content=body, headers=headers)
+
+    def command(self, text: str, *, user: str = "U0ALICE", channel: str = "C0OPS", **kw: Any) -> Sent:
+        response_url = self.slack.response_url(f"cmd{next(self._n)}")
+        body, headers = self.payloads.slash_command(text, user_id=user, channel_id=channel,
+                                                    response_url=response_url, **kw)
+        return Sent(self.post(body, headers), response_url, self)
+
+    def click(self, action_id: str, value: str = "", *, user: str = "U0ALICE", **kw: Any) -> Sent:
+        response_url = kw.pop("response_url", None) or self.slack.response_url(f"act{next(self._n)}")
+        body, headers = self.payloads.block_action(user_id=user, action_id=action_id, value=value,
+                                                   response_url=response_url, **kw)
+        return Sent(self.post(body, headers), response_url, self)
+
+    def submit(self, view: dict[str, Any], values: dict[str, dict[str, Any]], *, user: str = "U0ALICE",
+               **kw: Any) -> httpx.Response:
+        body, headers = self.payloads.view_submission(view, values, user_id=user, **kw)
+        return self.post(body, headers)
+
+    def opened_view(self, callback_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The latest version of a modal (views.open, then views.update once Ona answered)."""
+        def matches(a: dict[str, Any]) -> bool:
+            return a.get("view", {}).get("callback_id") == callback_id
+        opened = self.slack.wait_for("views.open", matches, timeout=timeout)[-1]
+        updates = [a for a in self.slack.calls_to("views.update") if matches(a)]
+        view = (updates[-1] if updates else opened)["view"]
+        return {**view, "id": (updates[-1] if updates else opened).get("view_id", "V00001")}
+
+    def filled_view(self, callback_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until the loading modal was replaced by the form (views.update)."""
+        found = self.slack.wait_for(
+            "views.update", lambda a: a.get("view", {}).get("callback_id") == callback_id, timeout=timeout
+        )[-1]
+        return {**found["view"], "id": found.get("view_id")}
+
+
+def make_settings(emulator: Any, slack: FakeSlack, **overrides: Any) -> Settings:
+    values = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.url + "/api",
+        "ONA_API_KEY": emulator.admin_key,
+        "ONA_BASE_URL": emulator.base_url,
+        "ONA_ORGANIZATION_ID": emulator.organization_id,
+        "ONA_BOT_APPROVALS_CHANNEL": "C0APPROVALS",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def make_harness(emulator: Any, slack: FakeSlack, *, api_key: str | None = None, **overrides: Any) -> BotHarness:
+    settings = make_settings(emulator, slack, **overrides)
+    ona = OnaClient(api_key or emulator.admin_key, base_url=emulator.base_url,
+                    organization_id=emulator.organization_id, backoff_base=0.01, backoff_max=0.05)
+    services = build_services(settings, ona=ona, slack=slack_client(BOT_TOKEN, slack.api_url))
+    return BotHarness(settings, services, slack)

@@ -1,0 +1,109 @@
+"""/ona banner end to end: signed Slack requests in, the fake Slack and the Ona emulator observed."""
+
+from __future__ import annotations
+
+from bot.localslack import checkboxes, text_input
+from tests.harness import BotHarness, message_text
+
+
+def test_show_banner_reads_ona_and_answers_ephemerally(bot: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
+    emulator.state.banner.message = "Maintenance tonight"
+    sent = bot.command("banner")
+    assert sent.response.status_code == 200
+    reply = sent.reply()
+    assert reply["response_type"] == "ephemeral"
+    text = message_text(reply)
+    assert "On" in text and "Maintenance tonight" in text
+    assert [c["body"] for c in emulator.requests if c["method"] == "GetAnnouncementBanner"]
+
+
+def test_banner_on_with_message_sends_exactly_those_fields(bot: BotHarness, emulator) -> None:
+    sent = bot.command("banner on Deploy freeze until 18:00")
+    assert "now *on*" in sent.reply_text()
+    assert emulator.calls("UpdateAnnouncementBanner") == [
+        {"organizationId": emulator.organization_id, "enabled": True, "message": "Deploy freeze until 18:00"}
+    ]
+
+
+def test_banner_off_sends_explicit_false(bot: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
+    sent = bot.command("banner off")
+    assert "now *off*" in sent.reply_text()
+    assert emulator.calls("UpdateAnnouncementBanner") == [
+        {"organizationId": emulator.organization_id, "enabled": False}
+    ]
+
+
+def test_banner_on_without_any_message_gets_usage_and_changes_nothing(bot: BotHarness, emulator) -> None:
+    text = bot.command("banner on").reply_text()
+    assert "no message yet" in text and "/ona banner on [message]" in text
+    assert emulator.calls("UpdateAnnouncementBanner") == []
+
+
+def test_too_long_message_is_refused_before_ona(bot: BotHarness, emulator) -> None:
+    text = bot.command("banner on " + "x" * 1001).reply_text()
+    assert "1001 characters" in text and "Usage" in text
+    assert emulator.calls("UpdateAnnouncementBanner") == []
+
+
+def test_message_with_mentions_and_links_is_escaped(bot: BotHarness, emulator) -> None:
+    bot.command("banner on <!channel> see <http://evil.example|docs> & more").reply()
+    reply = bot.command("banner").reply()
+    rendered = str(reply["blocks"])
+    assert "<!channel>" not in rendered and "&lt;!channel&gt;" in rendered
+    assert "<http://evil.example" not in rendered
+    # Ona got the text exactly as typed.
+    assert emulator.state.banner.message == "<!channel> see <http://evil.example|docs> & more"
+
+
+def test_member_key_gets_a_friendly_permission_error(emulator, slack) -> None:
+    from tests.harness import make_harness
+
+    harness = make_harness(emulator, slack, api_key=emulator.member_key)
+    try:
+        text = harness.command("banner off").reply_text()
+    finally:
+        harness.close()
+    assert "not an admin of this organization" in text
+    assert "Traceback" not in text
+
+
+def test_ona_unavailable_after_retries_says_nothing_changed(bot: BotHarness, emulator) -> None:
+    emulator.inject_fault("UpdateAnnouncementBanner", code="unavailable", times=10)
+    text = bot.command("banner off").reply_text()
+    assert "Ona did not answer; nothing was changed" in text
+    assert not emulator.state.banner.enabled
+
+
+def test_toggle_button_carries_a_confirm_dialog_and_works(bot: BotHarness, emulator) -> None:
+    reply = bot.command("banner").reply()
+    buttons = [e for b in reply["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    turn_on = next(b for b in buttons if b["action_id"] == "banner:on")
+    assert turn_on["confirm"]["title"]["text"]
+    emulator.state.banner.message = "Hello"
+    bot.click("banner:on").reply()
+    assert emulator.state.banner.enabled is True
+
+
+def test_set_opens_a_modal_at_once_then_fills_it_and_previews_before_publishing(bot: BotHarness, emulator) -> None:
+    sent = bot.command("banner set")
+    assert sent.response.status_code == 200
+    loading = bot.slack.wait_for("views.open")[-1]["view"]
+    assert "Loading" in message_text(loading)
+    form = bot.filled_view("banner_edit")
+    # empty message → inline error, nothing sent to Ona
+    answer = bot.submit(form, {"message": text_input(""), "enabled": checkboxes(["on"])})
+    assert answer.json()["response_action"] == "errors" and "message" in answer.json()["errors"]
+    # a real message → the preview replaces the form
+    answer = bot.submit(form, {"message": text_input("Release at *5pm* <!here>"), "enabled": checkboxes(["on"])})
+    body = answer.json()
+    assert body["response_action"] == "update" and body["view"]["callback_id"] == "banner_publish"
+    assert "&lt;!here&gt;" in message_text(body["view"])
+    assert emulator.calls("UpdateAnnouncementBanner") == []
+    # publish
+    bot.submit({**body["view"], "id": form["id"]}, {})
+    bot.slack.wait_for("response_url", lambda a: "now *on*" in message_text(a))
+    assert emulator.calls("UpdateAnnouncementBanner")[-1] == {
+        "organizationId": emulator.organization_id, "enabled": True, "message": "Release at *5pm* <!here>",
+    }
