@@ -62,6 +62,7 @@ class Operation:
     apply: Callable[[OnaClient, dict[str, Any]], Outcome]
     read: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None
     secret_result: bool = False
+    secret_params: tuple[str, ...] = ()  # params never stored, logged or shown (e.g. an SSO client secret)
 
 
 Handler = Callable[["Context", Args], None]
@@ -124,10 +125,10 @@ class Group:
 
     def operation(
         self, name: str, title: str, *, read: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None,
-        secret_result: bool = False,
+        secret_result: bool = False, secret_params: tuple[str, ...] = (),
     ) -> Callable[[Callable[[OnaClient, dict[str, Any]], Outcome]], Operation]:
         def register(fn: Callable[[OnaClient, dict[str, Any]], Outcome]) -> Operation:
-            op = Operation(name, title, fn, read, secret_result)
+            op = Operation(name, title, fn, read, secret_result, secret_params)
             self.operations[name] = op
             return op
 

@@ -1,11 +1,18 @@
 """One module per group of `/ona` commands. Adding a command = a module here + one line below."""
 
 from bot.registry import Group
-from commands import banner, help, invites, policies
+from commands import banner, custom_domain, domains, help, invites, members, org, policies, scim, sso
 
 GROUPS: list[Group] = [
     help.GROUP,
     policies.GROUP,
     banner.GROUP,
     invites.GROUP,
+    domains.GROUP,
+    members.GROUP,
+    members.ROLE_GROUP,
+    org.GROUP,
+    sso.GROUP,
+    scim.GROUP,
+    custom_domain.GROUP,
 ]

@@ -1,0 +1,5 @@
+"""/ona custom-domain — (being written)."""
+
+from bot.registry import Group
+
+GROUP = Group("custom-domain", "Custom domain")
