@@ -9,6 +9,7 @@ import pytest
 from bot.localslack import FakeSlack
 from bot.ona.client import OnaClient
 from bot.ona.emulator import Emulator
+from tests.blockkit import check_call
 from tests.harness import BotHarness, make_harness
 
 
@@ -49,10 +50,13 @@ def _fake_slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def slack(_fake_slack: FakeSlack) -> FakeSlack:
-    """The fake Slack Web API, emptied for each test."""
+def slack(_fake_slack: FakeSlack) -> Iterator[FakeSlack]:
+    """The fake Slack Web API, emptied for each test. Afterwards, every message and view the bot sent
+    must be valid Block Kit within Slack's limits (checked with slack-sdk's own models)."""
     _fake_slack.reset()
-    return _fake_slack
+    yield _fake_slack
+    for call in list(_fake_slack.calls):
+        check_call(call.method, call.args)
 
 
 @pytest.fixture
@@ -61,3 +65,4 @@ def bot(emulator: Emulator, slack: FakeSlack) -> Iterator[BotHarness]:
     harness = make_harness(emulator, slack)
     yield harness
     harness.close()
+

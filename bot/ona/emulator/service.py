@@ -307,7 +307,7 @@ def _member(state: State, user_id: str) -> OrganizationMember:
 
 
 def _keep_an_admin(state: State, member: OrganizationMember) -> None:
-    """Ona refuses to leave an organization without an active admin."""
+    """Refuse to demote or remove the last active admin: nobody could manage the organization."""
     others = [
         m for m in state.members.values()
         if m.user_id != member.user_id and m.role == OrganizationRole.ADMIN and m.status == UserStatus.ACTIVE
