@@ -44,6 +44,11 @@ def build_app(
         )
         router.dispatch(ctx, body.get("text", ""))
 
+    @app.event("app_home_opened")
+    def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
+        if services.approvals is not None and event.get("tab", "home") == "home":
+            services.approvals.publish_home(body.get("team_id", ""), event["user"])
+
     for group in services.groups:
         _register_group(app, services, group)
     return app
@@ -69,6 +74,7 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
         response_url=response_url,
         # A modal submission has no response_url of its own: answer where the command was typed.
         respond=(respond or Respond(response_url=response_url)) if response_url else None,
+        dry_run=bool(origin.get("dry_run")),
     )
 
 

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 from bot.ona.client import OnaClient
 
 if TYPE_CHECKING:
+    from bot.approvals.service import ApprovalService
     from bot.mutations import Mutator
     from bot.registry import Group
 
@@ -27,6 +28,7 @@ class Services:
     mutator: Mutator
     groups: list[Group] = field(default_factory=list)
     approvals_channel: str | None = None
+    approvals: ApprovalService | None = None
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Context:
     trigger_id: str | None = None
     response_url: str | None = None
     respond: Callable[..., Any] | None = None
+    dry_run: bool = False  # --dry-run: show the exact change, request nothing
+    reason: str | None = None  # "reason: …" typed with the command
 
     @property
     def ona(self) -> OnaClient:
@@ -74,7 +78,8 @@ class Context:
 
     def origin(self) -> dict[str, str]:
         """Where to answer later: carried in a modal's private_metadata."""
-        return {k: v for k, v in {"channel": self.channel_id, "response_url": self.response_url}.items() if v}
+        origin = {"channel": self.channel_id, "response_url": self.response_url, "dry_run": self.dry_run}
+        return {k: v for k, v in origin.items() if v}
 
     def mutate(self, operation: str, params: dict[str, Any]) -> None:
         """Every change to Ona goes through here, so the approval flow can stand in front of it."""

@@ -25,6 +25,10 @@ class UsageError(Exception):
         self.usage = usage
 
 
+class Refused(Exception):
+    """The person may not do this (policy, self-approval, not the requester): the text says why."""
+
+
 @dataclass
 class Args:
     """A parsed command line: `words` after the subcommand, `rest` as typed, and `--flags`."""
@@ -32,6 +36,7 @@ class Args:
     words: list[str]
     rest: str
     flags: set[str] = field(default_factory=set)
+    reason: str | None = None  # "reason: …" at the end of the command
 
     def one(self, name: str, usage: str) -> str:
         if len(self.words) != 1:
@@ -63,6 +68,9 @@ class Operation:
     read: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None
     secret_result: bool = False
     secret_params: tuple[str, ...] = ()  # params never stored, logged or shown (e.g. an SSO client secret)
+    # The approval policy's name for these params when it differs (granting admin is stricter).
+    policy_key: Callable[[dict[str, Any]], str] | None = None
+    variants: tuple[str, ...] = ()  # every name policy_key may return, so the policy file can name them
 
 
 Handler = Callable[["Context", Args], None]
@@ -126,9 +134,10 @@ class Group:
     def operation(
         self, name: str, title: str, *, read: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None,
         secret_result: bool = False, secret_params: tuple[str, ...] = (),
+        policy_key: Callable[[dict[str, Any]], str] | None = None, variants: tuple[str, ...] = (),
     ) -> Callable[[Callable[[OnaClient, dict[str, Any]], Outcome]], Operation]:
         def register(fn: Callable[[OnaClient, dict[str, Any]], Outcome]) -> Operation:
-            op = Operation(name, title, fn, read, secret_result, secret_params)
+            op = Operation(name, title, fn, read, secret_result, secret_params, policy_key, variants)
             self.operations[name] = op
             return op
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from bot import replies
 from bot.context import Context
 from bot.ona.errors import ClearListError, OnaError
-from bot.registry import Args, Group, Subcommand, UsageError
+from bot.registry import Args, Group, Refused, Subcommand, UsageError
 
 log = logging.getLogger("ona.bot")
 
@@ -20,6 +20,7 @@ log = logging.getLogger("ona.bot")
 _TYPOGRAPHY = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "\u00a0": " ",
                              "\u2009": " ", "\u202f": " "})
 _DASH_FLAG = re.compile(r"(^|\s)[—–](?=\w)")  # "—dry-run" is what "--dry-run" became
+_REASON = re.compile(r"(?:^|\s)reason:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_TEXT = 4000
 
@@ -46,6 +47,10 @@ class Router:
     def resolve(self, text: str) -> tuple[Group, Subcommand, Args]:
         """Raise UsageError (with the nearest command's usage) when the text names no command."""
         text = normalise(text)
+        reason = None
+        found = _REASON.search(text)
+        if found:
+            reason, text = found.group(1).strip() or None, text[: found.start()].strip()
         words = text.split(" ") if text else []
         head = words[0].lower() if words else "help"
         group = self._by_name.get(head)
@@ -65,7 +70,7 @@ class Router:
             raise UsageError(f"`{group.name}` needs a subcommand.{hint}", "\n".join(group.usages))
         plain, flags = split_flags(rest_words)
         rest = " ".join(w for w in rest_words if not (w.startswith("--") and len(w) > 2))
-        return group, sub, Args(words=plain, rest=rest, flags=flags)
+        return group, sub, Args(words=plain, rest=rest, flags=flags, reason=reason)
 
     def dispatch(self, ctx: Context, text: str) -> None:
         try:
@@ -73,6 +78,8 @@ class Router:
         except UsageError as exc:
             ctx.reply(replies.usage(str(exc), (exc.usage or "/ona help").split("\n")))
             return
+        ctx.dry_run = "dry-run" in args.flags
+        ctx.reason = args.reason
         guarded(ctx, lambda: sub.handler(ctx, args), usage=[f"/ona {sub.usage}"], mutating=sub.mutating)
 
 
@@ -82,6 +89,8 @@ def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutatin
         work()
     except UsageError as exc:
         ctx.reply(replies.usage(str(exc), exc.usage.split("\n") if exc.usage else usage))
+    except Refused as exc:
+        ctx.reply(replies.info(f":no_entry: {exc}"))
     except ClearListError as exc:
         ctx.reply(replies.info(f":warning: {exc}"))
     except OnaError as exc:

@@ -1,7 +1,21 @@
 """One module per group of `/ona` commands. Adding a command = a module here + one line below."""
 
 from bot.registry import Group
-from commands import banner, custom_domain, domains, help, invites, members, org, policies, scim, sso
+from commands import (
+    audit,
+    banner,
+    custom_domain,
+    domains,
+    explain,
+    help,
+    invites,
+    members,
+    org,
+    policies,
+    requests,
+    scim,
+    sso,
+)
 
 GROUPS: list[Group] = [
     help.GROUP,
@@ -15,4 +29,7 @@ GROUPS: list[Group] = [
     sso.GROUP,
     scim.GROUP,
     custom_domain.GROUP,
+    requests.GROUP,
+    explain.GROUP,
+    audit.GROUP,
 ]

@@ -6,8 +6,10 @@ Slack's Web API is the local FakeSlack (slack-sdk's base_url), Ona is the local 
 from __future__ import annotations
 
 import itertools
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -15,6 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import httpx
 
 from bot.app import build_app
+from bot.approvals.policy import parse_policy
 from bot.bootstrap import build_services, slack_client
 from bot.context import Services
 from bot.localslack import FakeSlack, SlackPayloads
@@ -143,9 +146,17 @@ def make_settings(emulator: Any, slack: FakeSlack, **overrides: Any) -> Settings
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-def make_harness(emulator: Any, slack: FakeSlack, *, api_key: str | None = None, **overrides: Any) -> BotHarness:
-    settings = make_settings(emulator, slack, **overrides)
+# Command tests run every change directly (still only for Ona admins); approval tests pass
+# policy=None for the built-in policy, or their own TOML.
+DIRECT_POLICY = '[defaults]\napproval = "none"\n'
+
+
+def make_harness(emulator: Any, slack: FakeSlack, *, api_key: str | None = None,
+                 policy: str | None = DIRECT_POLICY, db_path: str | None = None, **overrides: Any) -> BotHarness:
+    db = db_path or str(Path(tempfile.mkdtemp(prefix="ona-bot-test-")) / "bot.db")
+    settings = make_settings(emulator, slack, ONA_BOT_DB=db, **overrides)
     ona = OnaClient(api_key or emulator.admin_key, base_url=emulator.base_url,
                     organization_id=emulator.organization_id, backoff_base=0.01, backoff_max=0.05)
-    services = build_services(settings, ona=ona, slack=slack_client(BOT_TOKEN, slack.api_url))
+    parsed = parse_policy(policy, "test policy", None) if policy is not None else None
+    services = build_services(settings, ona=ona, slack=slack_client(BOT_TOKEN, slack.api_url), policy=parsed)
     return BotHarness(settings, services, slack)

@@ -1,0 +1,290 @@
+"""The approval state machine: request, vote, execute exactly once, deny, cancel, expire, reconcile.
+
+    draft → pending → approved → executing → succeeded | failed
+            pending → denied | expired | cancelled;   executing → conflict (Ona changed meanwhile)
+
+No Slack here: the service (service.py) renders and posts. Every transition is a compare-and-set in
+the store, so concurrent clicks, Slack retries and other processes lose cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.approvals.policy import Policy, Rule
+from bot.approvals.store import (
+    APPROVED,
+    CANCELLED,
+    CONFLICT,
+    DENIED,
+    DRAFT,
+    EXECUTING,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    REDACTED,
+    SUCCEEDED,
+    Request,
+    Sealer,
+    Store,
+    canonical,
+    new_request_id,
+    sha256,
+)
+from bot.identity import Directory, Person
+from bot.ona.client import OnaClient
+from bot.ona.errors import OnaError
+from bot.registry import Operation, Outcome, Refused
+
+log = logging.getLogger("ona.approvals")
+
+
+@dataclass
+class Decision:
+    """What a click did, for the service to render."""
+
+    request: Request
+    kind: str  # "vote" | "executed" | "already" | "conflict" | "expired" | "denied" | "cancelled"
+    message: str = ""
+    outcome: Outcome | None = None
+    votes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def expected_after(params: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """The state Ona should be in once the change ran: params for the fields it sets; for a creation
+    or a deletion (read returns {"exists": …}) the opposite of before."""
+    after = {}
+    for key, value in before.items():
+        if key in params:
+            after[key] = params[key]
+        elif key == "exists":
+            after[key] = not value
+        else:
+            after[key] = value
+    return after
+
+
+class ApprovalFlow:
+    def __init__(self, store: Store, policy: Policy, directory: Directory, operations: dict[str, Operation],
+                 ona: OnaClient, sealer: Sealer, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.policy = policy
+        self.directory = directory
+        self.operations = operations
+        self.ona = ona
+        self.sealer = sealer
+        self.clock = clock
+
+    # --- rules ----------------------------------------------------------------------------------
+
+    def rule_for(self, operation: str, params: dict[str, Any]) -> Rule:
+        op = self.operations[operation]
+        return self.policy.rule(op.policy_key(params) if op.policy_key else operation)
+
+    def check_requester(self, actor: Person, rule: Rule) -> str:
+        principal = self.directory.matches(actor.team_id, actor.user_id, rule.requesters)
+        if principal is None:
+            raise Refused(f"You may not request *{rule.operation}*: {_who(rule.requesters)} may ({rule.source}).")
+        return principal
+
+    def check_approver(self, request: Request, actor: Person) -> str:
+        if actor.user_id == request.requester_id:
+            raise Refused("You cannot approve your own request: another approver must.")
+        if actor.team_id != request.requester_team:
+            raise Refused("Only members of the workspace the request was made in can decide it.")
+        # Asked afresh: someone who left the Ona admins since the request must not approve it.
+        principal = self.directory.matches(actor.team_id, actor.user_id, tuple(request.approvers), fresh=True)
+        if principal is None:
+            raise Refused(f"You are not an approver of this request ({_who(tuple(request.approvers))} are).")
+        return principal
+
+    # --- the lifecycle --------------------------------------------------------------------------
+
+    def read_before(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        op = self.operations[operation]
+        return op.read(self.ona, params) if op.read else {}
+
+    def open(self, actor: Person, operation: str, params: dict[str, Any], *, reason: str,
+             origin: dict[str, Any], draft: bool = False) -> Request:
+        """Record a request (or a draft waiting for its reason), with "before" as Ona has it now."""
+        op = self.operations[operation]
+        rule = self.rule_for(operation, params)
+        self.check_requester(actor, rule)
+        public, secret = split_secrets(op, params)
+        before = self.read_before(operation, params)
+        now = self.clock()
+        request = Request(
+            id=new_request_id(), operation=operation, policy_key=rule.operation, params=public, before=before,
+            after=expected_after(public, before), hash=request_hash(operation, public, before),
+            state=DRAFT if draft else PENDING, requester_team=actor.team_id, requester_id=actor.user_id,
+            requester_email=actor.email, reason=reason, approvals_needed=rule.approvals,
+            approvers=list(rule.approvers), created_at=now, expires_at=now + rule.ttl_seconds, origin=origin,
+            sealed=self.sealer.seal(secret) if secret else None,
+        )
+        self.store.create_request(request)
+        if not draft:
+            self._audit("request", actor, request, outcome="pending")
+        return request
+
+    def submit_draft(self, request_id: str, actor: Person, reason: str) -> Request:
+        request = self._get(request_id)
+        if request.requester_id != actor.user_id:
+            raise Refused("Only the requester can complete this request.")
+        if not self.store.transition(request_id, DRAFT, PENDING, reason=reason):
+            raise Refused("This request was already submitted or has expired.")
+        request = self._get(request_id)
+        self._audit("request", actor, request, outcome="pending")
+        return request
+
+    def approve(self, request_id: str, actor: Person, claimed_hash: str) -> Decision:
+        request = self._get(request_id)
+        if claimed_hash != request.hash:
+            self._audit("refused", actor, request, outcome="tampered approval (hash mismatch)")
+            raise Refused("This button does not match the request. Nothing was done.")
+        if request.state != PENDING:
+            return self._already(request)
+        if self.clock() >= request.expires_at:
+            return self.expire(request)
+        try:
+            self.check_approver(request, actor)
+        except Refused as exc:
+            self._audit("refused", actor, request, outcome=str(exc))
+            raise
+        if self.store.add_vote(request_id, actor.user_id, actor.team_id, actor.email):
+            self._audit("vote", actor, request, outcome="approve")
+        votes = self.store.votes(request_id)
+        if len(votes) < request.approvals_needed:
+            return Decision(request, "vote", votes=votes,
+                            message=f"{len(votes)} of {request.approvals_needed} approvals")
+        if not self.store.transition(request_id, PENDING, APPROVED, decided_by=actor.user_id,
+                                     decided_at=self.clock()):
+            return self._already(self._get(request_id))
+        return self.execute(self._get(request_id), actor, votes)
+
+    def execute(self, request: Request, actor: Person, votes: list[dict[str, Any]] | None = None) -> Decision:
+        """Run the change once: approved → executing is the single winner's ticket."""
+        votes = votes if votes is not None else self.store.votes(request.id)
+        if self.clock() >= request.expires_at:
+            self.store.transition(request.id, APPROVED, EXPIRED, note="approved too late to run before expiry")
+            self._audit("expire", actor, request, outcome="lapsed before execution")
+            return Decision(self._get(request.id), "expired", "The request expired before it could run.")
+        if not self.store.transition(request.id, APPROVED, EXECUTING):
+            return self._already(self._get(request.id))
+        op = self.operations[request.operation]
+        try:
+            now = self.read_before(request.operation, request.params)
+        except OnaError as exc:
+            self.store.transition(request.id, EXECUTING, FAILED, result=f"could not re-read Ona: {exc.code}")
+            self._audit("execute", actor, request, outcome=f"failed: {exc.code}")
+            return Decision(self._get(request.id), "executed", f"Ona could not be read ({exc.code}); not run.")
+        if canonical(now) != canonical(request.before):
+            self.store.transition(request.id, EXECUTING, CONFLICT, note="Ona changed after the request")
+            self._audit("execute", actor, request, outcome="conflict: Ona changed since the request")
+            return Decision(self._get(request.id), "conflict",
+                            "Ona changed since the request was made, so it was not run. Please ask again.")
+        params = {**request.params, **(self.sealer.unseal(request.sealed) if request.sealed else {})}
+        try:
+            outcome = op.apply(self.ona, params)
+        except OnaError as exc:
+            self.store.transition(request.id, EXECUTING, FAILED, result=exc.user_message[:500])
+            self._audit("execute", actor, request, outcome=f"failed: {exc.code}")
+            return Decision(self._get(request.id), "executed", exc.user_message, votes=votes)
+        secret_hash = sha256(outcome.secret) if outcome.secret else None
+        self.store.transition(request.id, EXECUTING, SUCCEEDED, result=outcome.text[:500],
+                              secret_sha256=secret_hash, sealed=None)
+        self._audit("execute", actor, request, outcome="succeeded")
+        return Decision(self._get(request.id), "executed", outcome.text, outcome=outcome, votes=votes)
+
+    def deny(self, request_id: str, actor: Person, reason: str) -> Decision:
+        request = self._get(request_id)
+        if request.state != PENDING:
+            return self._already(request)
+        if actor.user_id == request.requester_id:
+            raise Refused("To withdraw your own request, cancel it.")
+        self.check_approver(request, actor)
+        if not self.store.transition(request_id, PENDING, DENIED, decided_by=actor.user_id,
+                                     decided_at=self.clock(), note=reason, sealed=None):
+            return self._already(self._get(request_id))
+        self._audit("deny", actor, request, outcome=f"denied: {reason}"[:300])
+        return Decision(self._get(request_id), "denied", reason)
+
+    def cancel(self, request_id: str, actor: Person) -> Decision:
+        request = self._get(request_id)
+        if actor.user_id != request.requester_id:
+            raise Refused("Only the requester can cancel a request.")
+        if not self.store.transition(request_id, {PENDING, DRAFT}, CANCELLED, decided_by=actor.user_id,
+                                     decided_at=self.clock(), sealed=None):
+            return self._already(self._get(request_id))
+        self._audit("cancel", actor, request, outcome="cancelled")
+        return Decision(self._get(request_id), "cancelled")
+
+    def expire(self, request: Request) -> Decision:
+        if self.store.transition(request.id, {PENDING, DRAFT, APPROVED}, EXPIRED, decided_at=self.clock(),
+                                 sealed=None):
+            self._audit("expire", None, request, outcome="expired")
+        return Decision(self._get(request.id), "expired", "This request expired.")
+
+    def overdue(self) -> list[Request]:
+        return self.store.overdue(self.clock())
+
+    def reconcile(self) -> list[Request]:
+        """After a crash: a request left `executing` is settled by reading Ona, never run again."""
+        settled = []
+        for request in self.store.in_states(EXECUTING):
+            try:
+                now = self.read_before(request.operation, request.params)
+            except OnaError:
+                continue  # Ona unreachable: try at the next start or sweep
+            if canonical(now) == canonical(request.after):
+                self.store.transition(request.id, EXECUTING, SUCCEEDED, result="applied (found after a restart)",
+                                      sealed=None)
+                outcome = "succeeded (reconciled)"
+            else:
+                self.store.transition(request.id, EXECUTING, FAILED, result="outcome unknown, not retried",
+                                      sealed=None)
+                outcome = "failed: outcome unknown, not retried"
+            self._audit("reconcile", None, request, outcome=outcome)
+            settled.append(self._get(request.id))
+        return settled
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _get(self, request_id: str) -> Request:
+        request = self.store.get(request_id)
+        if request is None:
+            raise Refused("There is no such request.")
+        return request
+
+    def _already(self, request: Request) -> Decision:
+        who = f" by <@{request.decided_by}>" if request.decided_by else ""
+        text = "is waiting for its reason" if request.state == DRAFT else f"was already {request.state}{who}"
+        return Decision(request, "already", f"This request {text}.")
+
+    def _audit(self, action: str, actor: Person | None, request: Request, *, outcome: str) -> None:
+        self.store.audit(
+            action=action, team_id=actor.team_id if actor else "", user_id=actor.user_id if actor else "system",
+            email=actor.email if actor else None, operation=request.operation, request_id=request.id,
+            params=request.params, outcome=outcome)
+
+
+def split_secrets(op: Operation, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Secret params (an SSO client secret) are sealed apart; the rest is stored and shown."""
+    public = {k: (REDACTED if k in op.secret_params else v) for k, v in params.items()}
+    secret = {k: v for k, v in params.items() if k in op.secret_params}
+    return public, secret
+
+
+def request_hash(operation: str, params: dict[str, Any], before: dict[str, Any]) -> str:
+    """Binds an approval to the exact change: operation, parameters and the state they change."""
+    return sha256(canonical({"operation": operation, "params": params, "before": before}))
+
+
+def _who(principals: tuple[str, ...]) -> str:
+    names = [("Ona organization admins" if p == "ona:admins" else f"<!subteam^{p}>" if p.startswith("S")
+              else f"<@{p}>") for p in principals]
+    return ", ".join(names)
+

@@ -1,0 +1,187 @@
+"""Who may request and who may approve each operation: a TOML file, or the built-in default.
+
+    [defaults]                      # applies to every operation not listed below
+    approval = "required"           # "none" | "required"
+    approvals = 1                   # distinct approvers needed
+    requesters = ["ona:admins"]     # Slack user IDs (U…/W…), user group IDs (S…), or "ona:admins"
+    approvers = ["ona:admins"]
+    ttl = "24h"                     # how long a request stays pending (30m, 8h, 2d …)
+    reason = true                   # must the requester give a reason?
+
+    [operations."banner.update"]    # any key of [defaults] may be overridden per operation
+    approval = "none"
+
+The file is validated at start-up; errors name the line. Nobody may approve their own request,
+whatever the file says (the flow enforces it, not the file).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bot import durations
+
+ONA_ADMINS = "ona:admins"
+_PRINCIPAL = re.compile(r"^(ona:admins|[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$")
+KEYS = {"approval", "approvals", "requesters", "approvers", "ttl", "reason"}
+
+DEFAULT_POLICY = """
+[defaults]
+approval = "required"
+approvals = 1
+requesters = ["ona:admins"]
+approvers = ["ona:admins"]
+ttl = "24h"
+reason = true
+
+# Quick, reversible, low-risk: admins do these directly.
+[operations."banner.update"]
+approval = "none"
+
+[operations."domain.add"]
+approval = "none"
+
+[operations."domain.verify"]
+approval = "none"
+
+# Locking people out or handing out power: two approvers.
+[operations."scim.regenerate_token"]
+approvals = 2
+
+[operations."sso.remove"]
+approvals = 2
+
+[operations."sso.deactivate"]
+approvals = 2
+
+[operations."members.grant_admin"]
+approvals = 2
+"""
+
+
+class PolicyError(ValueError):
+    """A policy file problem, with the line it is on."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    operation: str
+    approval: str = "required"
+    approvals: int = 1
+    requesters: tuple[str, ...] = (ONA_ADMINS,)
+    approvers: tuple[str, ...] = (ONA_ADMINS,)
+    ttl_seconds: int = 86_400
+    reason: bool = True
+    source: str = "built-in default"  # "policy.toml line 12", for /ona explain
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.approval == "required"
+
+
+@dataclass(frozen=True)
+class Policy:
+    defaults: Rule
+    operations: dict[str, Rule]
+    origin: str
+
+    def rule(self, operation: str) -> Rule:
+        return self.operations.get(operation) or replace(self.defaults, operation=operation)
+
+
+def load_policy(path: Path | None, known_operations: set[str]) -> Policy:
+    if path is None:  # ours: it may name operations a trimmed-down build does not register
+        return parse_policy(DEFAULT_POLICY, "built-in policy", None)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot be read ({exc.strerror})") from None
+    return parse_policy(text, str(path), known_operations)
+
+
+def parse_policy(text: str, origin: str, known_operations: set[str] | None) -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{origin}: {exc}") from None
+    lines = text.splitlines()
+    unknown_tables = set(data) - {"defaults", "operations"}
+    if unknown_tables:
+        name = sorted(unknown_tables)[0]
+        raise PolicyError(f"{origin} line {_line_of(lines, name)}: unknown table [{name}]")
+    defaults = _rule(data.get("defaults", {}), Rule(operation="*"), origin, lines, "defaults")
+    operations: dict[str, Rule] = {}
+    for name, table in (data.get("operations") or {}).items():
+        if known_operations is not None and name not in known_operations:
+            raise PolicyError(
+                f"{origin} line {_line_of(lines, name)}: unknown operation {name!r} "
+                f"(known: {', '.join(sorted(known_operations))})"
+            )
+        operations[name] = _rule(table, replace(defaults, operation=name), origin, lines, name)
+    return Policy(defaults=defaults, operations=operations, origin=origin)
+
+
+def _rule(table: Any, base: Rule, origin: str, lines: list[str], section: str) -> Rule:
+    where = f"{origin} line {_line_of(lines, section)}"
+    if not isinstance(table, dict):
+        raise PolicyError(f"{where}: [{section}] must be a table")
+    unknown = set(table) - KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise PolicyError(f"{origin} line {_line_of(lines, key, after=section)}: unknown key {key!r} "
+                          f"(allowed: {', '.join(sorted(KEYS))})")
+    values: dict[str, Any] = {"source": where}
+
+    def fail(key: str, why: str) -> PolicyError:
+        return PolicyError(f"{origin} line {_line_of(lines, key, after=section)}: {key} {why}")
+
+    if "approval" in table:
+        if table["approval"] not in ("none", "required"):
+            raise fail("approval", 'must be "none" or "required"')
+        values["approval"] = table["approval"]
+    if "approvals" in table:
+        n = table["approvals"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 10:
+            raise fail("approvals", "must be a whole number from 1 to 10")
+        values["approvals"] = n
+    for key in ("requesters", "approvers"):
+        if key in table:
+            people = table[key]
+            if not isinstance(people, list) or not people or not all(isinstance(p, str) for p in people):
+                raise fail(key, "must be a non-empty list of strings")
+            bad = [p for p in people if not _PRINCIPAL.match(p)]
+            if bad:
+                raise fail(key, f"has {bad[0]!r}: use Slack user IDs (U…), user group IDs (S…) or \"ona:admins\"")
+            values[key] = tuple(people)
+    if "ttl" in table:
+        try:
+            seconds = durations.parse(str(table["ttl"]))
+        except durations.DurationError as exc:
+            raise fail("ttl", str(exc)) from None
+        if not 60 <= seconds <= 30 * 86_400:
+            raise fail("ttl", "must be between 1m and 30d")
+        values["ttl_seconds"] = seconds
+    if "reason" in table:
+        if not isinstance(table["reason"], bool):
+            raise fail("reason", "must be true or false")
+        values["reason"] = table["reason"]
+    return replace(base, **values)
+
+
+def _line_of(lines: list[str], key: str, after: str | None = None) -> int:
+    """1-based line of a table header or key (tomllib gives no positions for values)."""
+    start = 0
+    if after:
+        for i, line in enumerate(lines):
+            if re.search(rf'^\s*\[(operations\.)?"?{re.escape(after)}"?\]', line):
+                start = i
+                break
+    for i in range(start, len(lines)):
+        line = lines[i]
+        if re.search(rf'(^\s*"?{re.escape(key)}"?\s*=)|(\[(operations\.)?"?{re.escape(key)}"?\])', line):
+            return i + 1
+    return start + 1

@@ -1,0 +1,236 @@
+"""The approval flow in Slack: the Mutator every change goes through, and what each decision shows.
+
+`submit` decides per the policy: run at once, show a dry run, or open a request (asking for a reason
+first when the policy wants one), post it to the approvals channel and tell the requester. Clicks
+come back through `approve`, `deny`, `cancel`; `sweep` expires and reminds. Rendering is views.py;
+rules and state are flow.py; this module only moves between them and Slack.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks as bk
+from bot import replies
+from bot.approvals import views
+from bot.approvals.flow import ApprovalFlow, Decision, expected_after
+from bot.approvals.store import PENDING, Request, sha256
+from bot.context import Context
+from bot.identity import Person
+from bot.registry import Refused
+
+log = logging.getLogger("ona.approvals")
+
+REASON_CALLBACK = "approval_reason"
+DENY_CALLBACK = "approval_deny"
+
+
+class ApprovalService:
+    def __init__(self, flow: ApprovalFlow, slack: WebClient, channel: str | None) -> None:
+        self.flow = flow
+        self.slack = slack
+        self.channel = channel
+
+    def person(self, ctx: Context) -> Person:
+        return self.flow.directory.person(ctx.team_id, ctx.user_id)
+
+    def title(self, request_or_operation: Request | str) -> str:
+        name = request_or_operation if isinstance(request_or_operation, str) else request_or_operation.operation
+        return self.flow.operations[name].title
+
+    # --- the Mutator ----------------------------------------------------------------------------
+
+    def submit(self, ctx: Context, operation: str, params: dict[str, Any]) -> None:
+        actor = self.person(ctx)
+        op = self.flow.operations[operation]
+        rule = self.flow.rule_for(operation, params)
+        try:
+            self.flow.check_requester(actor, rule)
+        except Refused as exc:
+            self.flow.store.audit(action="refused", team_id=actor.team_id, user_id=actor.user_id,
+                                  email=actor.email, operation=operation, outcome=str(exc)[:300])
+            ctx.reply(replies.info(f":no_entry: {exc}"))
+            return
+        if ctx.dry_run:
+            before = self.flow.read_before(operation, params)
+            public = {k: ("«secret»" if k in op.secret_params else v) for k, v in params.items()}
+            ctx.reply(views.dry_run(op.title, rule, before, expected_after(public, before), public))
+            return
+        if not rule.needs_approval:
+            self._run_directly(ctx, actor, operation, params)
+            return
+        if not self.channel:
+            ctx.reply(replies.info(":warning: This change needs approval, but no approvals channel is set "
+                                   "(ONA_BOT_APPROVALS_CHANNEL). Nothing was changed."))
+            return
+        if rule.reason and not ctx.reason:
+            self._ask_reason(ctx, actor, operation, params)
+            return
+        request = self.flow.open(actor, operation, params, reason=ctx.reason or "", origin=ctx.origin())
+        self._publish(ctx, request)
+
+    def _run_directly(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
+        op = self.flow.operations[operation]
+        public = {k: ("«redacted»" if k in op.secret_params else v) for k, v in params.items()}
+        audit = {"action": "direct", "team_id": actor.team_id, "user_id": actor.user_id, "email": actor.email,
+                 "operation": operation, "params": public}
+        try:
+            outcome = op.apply(ctx.ona, params)
+        except Exception as exc:
+            self.flow.store.audit(**audit, outcome=f"failed: {getattr(exc, 'code', type(exc).__name__)}")
+            raise
+        self.flow.store.audit(**audit, outcome="succeeded" + (
+            f" (secret sha256 {sha256(outcome.secret)[:12]}…)" if outcome.secret else ""))
+        ctx.reply(replies.outcome(op, outcome))
+
+    def _ask_reason(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
+        if not ctx.trigger_id:
+            raise Refused("This change needs a reason: add `reason: …` at the end of the command.")
+        request = self.flow.open(actor, operation, params, reason="", origin=ctx.origin(), draft=True)
+        blocks = [
+            bk.section(f"*{bk.escape(self.title(operation))}* needs approval. Approvers see your reason."),
+            bk.section("\n".join(views.diff_lines(request))),
+            bk.text_input("reason", "Reason", multiline=True, max_length=500,
+                          placeholder="Why is this change needed?"),
+        ]
+        ctx.open_modal(bk.modal("Request approval", blocks, callback_id=REASON_CALLBACK, submit="Request",
+                                private_metadata={**ctx.origin(), "request": request.id}))
+
+    def submit_reason(self, ctx: Context, request_id: str, reason: str) -> None:
+        request = self.flow.submit_draft(request_id, self.person(ctx), reason)
+        self._publish(ctx, request)
+
+    def _publish(self, ctx: Context, request: Request) -> None:
+        """Post the one approval message and tell the requester where it is."""
+        title = self.title(request)
+        posted = self.slack.chat_postMessage(channel=self.channel, **views.approval_message(request, title, []))
+        self.flow.store.update_fields(request.id, channel=posted["channel"], ts=posted["ts"])
+        try:
+            permalink = self.slack.chat_getPermalink(channel=posted["channel"], message_ts=posted["ts"])["permalink"]
+        except SlackApiError:
+            permalink = None
+        ctx.reply(views.requester_notice(request, title, permalink))
+
+    # --- decisions ------------------------------------------------------------------------------
+
+    def approve(self, ctx: Context, request_id: str, claimed_hash: str) -> None:
+        decision = self.flow.approve(request_id, self.person(ctx), claimed_hash)
+        self._show(ctx, decision)
+
+    def ask_deny_reason(self, ctx: Context, request_id: str) -> None:
+        request = self.flow.store.get(request_id)
+        if request is None or request.state != PENDING:
+            ctx.reply(replies.info("This request is no longer pending."))
+            return
+        blocks = [bk.section(f"Deny *{bk.escape(self.title(request))}* (`{request.id}`)?"),
+                  bk.text_input("reason", "Reason for the requester", multiline=True, max_length=500)]
+        ctx.open_modal(bk.modal("Deny request", blocks, callback_id=DENY_CALLBACK, submit="Deny",
+                                private_metadata={**ctx.origin(), "request": request.id}))
+
+    def deny(self, ctx: Context, request_id: str, reason: str) -> None:
+        self._show(ctx, self.flow.deny(request_id, self.person(ctx), reason))
+
+    def cancel(self, ctx: Context, request_id: str) -> None:
+        self._show(ctx, self.flow.cancel(request_id, self.person(ctx)))
+
+    def _show(self, ctx: Context, decision: Decision) -> None:
+        request = decision.request
+        self.refresh_message(request)
+        if decision.kind == "vote":
+            ctx.reply(replies.info(f":ballot_box_with_check: Your approval is recorded: {decision.message}."))
+            return
+        if decision.kind == "already":
+            ctx.reply(replies.info(decision.message))
+            return
+        self.tell_requester(request, decision)
+        text = {"executed": f"Done: {decision.message}", "conflict": decision.message,
+                "expired": decision.message, "denied": "Denied; the requester was told.",
+                "cancelled": "Request cancelled."}.get(decision.kind, decision.message)
+        # The approver sees the outcome text only: a secret result goes to the requester alone.
+        ctx.reply(replies.info(text))
+
+    def refresh_message(self, request: Request) -> None:
+        """Update the channel message in place: progress, or the outcome with the buttons gone."""
+        if not request.channel or not request.ts:
+            return
+        votes = self.flow.store.votes(request.id)
+        try:
+            self.slack.chat_update(channel=request.channel, ts=request.ts,
+                                   **views.approval_message(request, self.title(request), votes))
+        except SlackApiError as exc:
+            log.warning("could not update approval message of %s: %s", request.id, exc.response.get("error"))
+
+    def tell_requester(self, request: Request, decision: Decision) -> None:
+        """A DM to the requester: the outcome, and a secret result (shown to nobody else)."""
+        payload = views.outcome_for_requester(request, self.title(request), decision.message if decision.kind
+                                              in ("executed", "conflict", "denied") else "")
+        if decision.outcome is not None and decision.outcome.secret:
+            payload = replies.outcome(self.flow.operations[request.operation], decision.outcome)
+        try:
+            channel = self.slack.conversations_open(users=request.requester_id)["channel"]["id"]
+            self.slack.chat_postMessage(channel=channel, **payload)
+        except SlackApiError as exc:
+            log.warning("could not tell the requester of %s: %s", request.id, exc.response.get("error"))
+
+    # --- housekeeping ---------------------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """Expire overdue requests (no stale buttons) and remind at half-time, once."""
+        for request in self.flow.overdue():
+            decision = self.flow.expire(request)
+            self.refresh_message(decision.request)
+            if decision.request.state == "expired" and request.state != "draft":
+                self.tell_requester(decision.request, decision)
+        now = self.flow.clock()
+        for request in self.flow.store.due_for_reminder(now):
+            if not self.flow.store.claim_reminder(request.id):
+                continue  # another process reminded
+            try:
+                self.slack.chat_postMessage(channel=request.channel, thread_ts=request.ts, **replies.info(
+                    f":alarm_clock: Reminder: this request still needs approval; it expires "
+                    f"{views.slack_date(request.expires_at)}. Approvers: {views.approvers_text(request.approvers)}"))
+            except SlackApiError as exc:
+                log.warning("reminder for %s failed: %s", request.id, exc.response.get("error"))
+
+    def reconcile(self) -> None:
+        for request in self.flow.reconcile():
+            self.refresh_message(request)
+
+    def publish_home(self, team_id: str, user_id: str) -> None:
+        viewer = self.flow.directory.person(team_id, user_id)
+        pending = []
+        for request in self.flow.store.in_states(PENDING, limit=50):
+            if request.requester_id == user_id:
+                continue
+            if self.flow.directory.matches(viewer.team_id, viewer.user_id, tuple(request.approvers)):
+                pending.append((request, self.title(request), True))
+        mine = [(r, self.title(r), False) for r in self.flow.store.by_requester(user_id, limit=10)]
+        self.slack.views_publish(user_id=user_id, view=views.home(pending, mine))
+
+
+class Sweeper:
+    """Runs `sweep` every `interval` seconds in a daemon thread until stopped."""
+
+    def __init__(self, service: ApprovalService, interval: float = 30.0) -> None:
+        self.service = service
+        self.interval = interval
+        self._stop = threading.Event()
+
+    def start(self) -> Sweeper:
+        threading.Thread(target=self._run, name="approval-sweeper", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.service.sweep()
+            except Exception:  # keep sweeping: one bad request must not stop expiry for all
+                log.exception("sweep failed")

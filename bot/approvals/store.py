@@ -1,0 +1,290 @@
+"""SQLite storage of approval requests, votes and the hash-chained audit trail (sqlite-utils, WAL).
+
+Every state change is one conditional UPDATE (compare-and-set on the current state), so a double
+click, a Slack retry or another bot process sharing the file loses cleanly. A connection is opened
+per unit of work: Bolt runs listeners on several threads, and a sqlite3 connection belongs to one.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+PENDING, APPROVED, EXECUTING = "pending", "approved", "executing"
+SUCCEEDED, FAILED, DENIED, EXPIRED, CANCELLED, CONFLICT = (
+    "succeeded", "failed", "denied", "expired", "cancelled", "conflict")
+DRAFT = "draft"  # waiting for the requester's reason
+FINAL = {SUCCEEDED, FAILED, DENIED, EXPIRED, CANCELLED, CONFLICT}
+REDACTED = "«redacted»"
+GENESIS = "0" * 64
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Request:
+    id: str
+    operation: str
+    policy_key: str
+    params: dict[str, Any]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    hash: str
+    state: str
+    requester_team: str
+    requester_id: str
+    requester_email: str | None
+    reason: str
+    approvals_needed: int
+    approvers: list[str]
+    created_at: float
+    expires_at: float
+    origin: dict[str, Any]
+    channel: str | None = None
+    ts: str | None = None
+    decided_by: str | None = None
+    decided_at: float | None = None
+    note: str | None = None
+    result: str | None = None
+    secret_sha256: str | None = None
+    reminded: int = 0
+    sealed: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Request:
+        data = dict(row)
+        for key in ("params", "before", "after", "origin", "approvers"):
+            data[key] = json.loads(data[key] or ("[]" if key == "approvers" else "{}"))
+        data.pop("updated_at", None)
+        return cls(**data)
+
+
+class Sealer:
+    """Encrypts secret parameters at rest; the key is derived from a secret all bot processes share."""
+
+    def __init__(self, secret: str) -> None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"ona-bot/sealed-params", info=b"v1").derive(
+            secret.encode())
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    def seal(self, values: dict[str, Any]) -> str:
+        return self._fernet.encrypt(canonical(values).encode()).decode()
+
+    def unseal(self, token: str) -> dict[str, Any]:
+        try:
+            return json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken:
+            raise ValueError("sealed parameters cannot be opened with this key") from None
+
+
+class Store:
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self.migrate()
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            yield conn
+        finally:
+            conn.close()
+
+    def migrate(self) -> None:
+        with self.connect() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+            db = sqlite_utils.Database(conn)
+            if "requests" not in db.table_names():
+                db["requests"].create({
+                    "id": str, "operation": str, "policy_key": str, "params": str, "before": str, "after": str,
+                    "hash": str, "state": str, "requester_team": str, "requester_id": str,
+                    "requester_email": str, "reason": str, "approvals_needed": int, "approvers": str,
+                    "created_at": float, "expires_at": float, "origin": str, "channel": str, "ts": str,
+                    "decided_by": str, "decided_at": float, "note": str, "result": str, "secret_sha256": str,
+                    "reminded": int, "sealed": str, "updated_at": float,
+                }, pk="id", not_null={"operation", "state", "hash"}, if_not_exists=True)
+                db["requests"].create_index(["state", "expires_at"], if_not_exists=True)
+                db["requests"].create_index(["requester_id"], if_not_exists=True)
+            db["votes"].create({"request_id": str, "approver_id": str, "team_id": str, "email": str, "at": float},
+                               pk=("request_id", "approver_id"), if_not_exists=True)
+            db["audit"].create({
+                "seq": int, "at": str, "team_id": str, "user_id": str, "email": str, "action": str,
+                "operation": str, "request_id": str, "params": str, "outcome": str, "prev_hash": str,
+                "hash": str,
+            }, pk="seq", if_not_exists=True)
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def create_request(self, request: Request) -> None:
+        row = {k: getattr(request, k) for k in Request.__dataclass_fields__}
+        for key in ("params", "before", "after", "origin", "approvers"):
+            row[key] = canonical(row[key])
+        row["updated_at"] = time.time()
+        with self.connect() as conn:
+            sqlite_utils.Database(conn)["requests"].insert(row)
+
+    def get(self, request_id: str) -> Request | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT * FROM requests WHERE id = ?", (request_id,)).fetchone()
+        return Request.from_row(dict(row)) if row else None
+
+    def transition(self, request_id: str, from_states: set[str] | str, to_state: str, **fields: Any) -> bool:
+        """Compare-and-set: move to `to_state` only if the request is in one of `from_states` now."""
+        states = [from_states] if isinstance(from_states, str) else sorted(from_states)
+        sets = {"state": to_state, "updated_at": time.time(), **fields}
+        assignments = ", ".join(f"{k} = ?" for k in sets)
+        marks = ", ".join("?" for _ in states)
+        with self.connect() as conn:
+            cursor = conn.execute(
+                f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks})",
+                [*sets.values(), request_id, *states],
+            )
+            return cursor.rowcount == 1
+
+    def update_fields(self, request_id: str, **fields: Any) -> None:
+        """Fields that are not state (message ts, reminder flag): plain update."""
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self.connect() as conn:
+            conn.execute(f"UPDATE requests SET {assignments} WHERE id = ?", [*fields.values(), request_id])
+
+    def add_vote(self, request_id: str, approver_id: str, team_id: str, email: str | None) -> bool:
+        """One vote per (request, approver): a second click adds nothing."""
+        with self.connect() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO votes (request_id, approver_id, team_id, email, at) VALUES (?, ?, ?, ?, ?)",
+                (request_id, approver_id, team_id, email, time.time()))
+            return cursor.rowcount == 1
+
+    def votes(self, request_id: str) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM votes WHERE request_id = ? ORDER BY at", (request_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def in_states(self, *states: str, limit: int = 200) -> list[Request]:
+        marks = ", ".join("?" for _ in states)
+        with self.connect() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM requests WHERE state IN ({marks}) ORDER BY created_at DESC LIMIT ?",
+                [*states, limit]).fetchall()
+        return [Request.from_row(dict(r)) for r in rows]
+
+    def by_requester(self, user_id: str, limit: int = 20) -> list[Request]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM requests WHERE requester_id = ? AND state != ? "
+                                "ORDER BY created_at DESC LIMIT ?", (user_id, DRAFT, limit)).fetchall()
+        return [Request.from_row(dict(r)) for r in rows]
+
+    def overdue(self, now: float) -> list[Request]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM requests WHERE state IN (?, ?, ?) AND expires_at <= ?",
+                                (PENDING, APPROVED, DRAFT, now)).fetchall()
+        return [Request.from_row(dict(r)) for r in rows]
+
+    def due_for_reminder(self, now: float) -> list[Request]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM requests WHERE state = ? AND reminded = 0 AND channel IS NOT NULL "
+                "AND created_at + (expires_at - created_at) / 2 <= ?", (PENDING, now)).fetchall()
+        return [Request.from_row(dict(r)) for r in rows]
+
+    def claim_reminder(self, request_id: str) -> bool:
+        """Only one process sends the half-time reminder."""
+        with self.connect() as conn:
+            cursor = conn.execute("UPDATE requests SET reminded = 1 WHERE id = ? AND reminded = 0 AND state = ?",
+                                  (request_id, PENDING))
+            return cursor.rowcount == 1
+
+    # --- audit trail ----------------------------------------------------------------------------
+
+    def audit(self, *, action: str, team_id: str = "", user_id: str = "", email: str | None = None,
+              operation: str = "", request_id: str = "", params: dict[str, Any] | None = None,
+              outcome: str = "") -> None:
+        """Append one hash-chained row. BEGIN IMMEDIATE serialises writers across processes."""
+        entry = {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "team_id": team_id, "user_id": user_id,
+            "email": email or "", "action": action, "operation": operation, "request_id": request_id,
+            "params": canonical(params or {}), "outcome": outcome,
+        }
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                last = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+                prev = last["hash"] if last else GENESIS
+                entry["prev_hash"] = prev
+                entry["hash"] = sha256(prev + canonical(entry))
+                columns = ", ".join(entry)
+                conn.execute(f"INSERT INTO audit ({columns}) VALUES ({', '.join('?' for _ in entry)})",
+                             list(entry.values()))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def audit_rows(self, last: int | None = None) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            if last:
+                rows = conn.execute("SELECT * FROM (SELECT * FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                                    (last,)).fetchall()
+            else:
+                rows = conn.execute("SELECT * FROM audit ORDER BY seq").fetchall()
+        return [dict(r) for r in rows]
+
+    def verify_audit(self) -> tuple[bool, str]:
+        """Recompute the chain; name the first row that was altered or removed."""
+        prev = GENESIS
+        expected_seq = None
+        rows = self.audit_rows()
+        for row in rows:
+            if expected_seq is not None and row["seq"] != expected_seq:
+                return False, f"row {expected_seq} was removed (the chain jumps from {expected_seq - 1} to {row['seq']})"
+            content = {k: row[k] for k in ("at", "team_id", "user_id", "email", "action", "operation",
+                                           "request_id", "params", "outcome")}
+            content["prev_hash"] = row["prev_hash"]
+            if row["prev_hash"] != prev:
+                return False, f"row {row['seq']} does not follow row {row['seq'] - 1} (a row was removed or altered)"
+            if sha256(prev + canonical(content)) != row["hash"]:
+                return False, f"row {row['seq']} was altered"
+            prev = row["hash"]
+            expected_seq = row["seq"] + 1
+        return True, f"{len(rows)} rows, chain intact"
+
+    def export_audit(self, fmt: str) -> str:
+        rows = self.audit_rows()
+        if fmt == "jsonl":
+            return "".join(canonical(r) + "\n" for r in rows)
+        out = io.StringIO()
+        columns = ["seq", "at", "team_id", "user_id", "email", "action", "operation", "request_id", "params",
+                   "outcome", "prev_hash", "hash"]
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+
+
+def new_request_id() -> str:
+    return "R" + uuid.uuid4().hex[:10].upper()

@@ -1,0 +1,66 @@
+"""/ona requests — pending approval requests, and the buttons and modals that decide them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import blocks as bk
+from bot.approvals import views
+from bot.approvals.service import DENY_CALLBACK, REASON_CALLBACK, ApprovalService
+from bot.approvals.store import PENDING
+from bot.context import Context
+from bot.registry import Args, Group, Refused, action_value
+
+GROUP = Group("requests", "Approval requests", aliases=("request", "approvals"))
+
+
+def _service(ctx: Context) -> ApprovalService:
+    if ctx.services.approvals is None:
+        raise Refused("Approvals are not configured on this bot.")
+    return ctx.services.approvals
+
+
+@GROUP.command(usage="requests", help="Pending approval requests, with buttons for those you may decide")
+def list_pending(ctx: Context, args: Args) -> None:
+    service = _service(ctx)
+    viewer = service.person(ctx)
+    rows = []
+    for request in service.flow.store.in_states(PENDING, limit=50):
+        may = request.requester_id != ctx.user_id and service.flow.directory.matches(
+            viewer.team_id, viewer.user_id, tuple(request.approvers)) is not None
+        rows.append((request, service.title(request), may))
+    blocks = views.request_list(rows, heading="Pending requests", empty="No request is pending.")
+    ctx.reply(bk.message(blocks, text=f"{len(rows)} pending request(s)"))
+
+
+@GROUP.action("approval:approve")
+def approve(ctx: Context, payload: dict[str, Any]) -> None:
+    value = action_value(payload)
+    _service(ctx).approve(ctx, str(value.get("id", "")), str(value.get("h", "")))
+
+
+@GROUP.action("approval:deny")
+def deny(ctx: Context, payload: dict[str, Any]) -> None:
+    _service(ctx).ask_deny_reason(ctx, str(action_value(payload).get("id", "")))
+
+
+@GROUP.action("approval:cancel")
+def cancel(ctx: Context, payload: dict[str, Any]) -> None:
+    _service(ctx).cancel(ctx, str(action_value(payload).get("id", "")))
+
+
+def _reason(values: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    reason = (values.get("reason") or "").strip()
+    if not reason:
+        return {"errors": {"reason": "Give a short reason."}}
+    return {"params": {"reason": reason[:500], "request": str(meta.get("request", ""))}}
+
+
+@GROUP.view(REASON_CALLBACK, validate=_reason)
+def submit_reason(ctx: Context, params: dict[str, Any], meta: dict[str, Any]) -> None:
+    _service(ctx).submit_reason(ctx, params["request"], params["reason"])
+
+
+@GROUP.view(DENY_CALLBACK, validate=_reason)
+def submit_deny(ctx: Context, params: dict[str, Any], meta: dict[str, Any]) -> None:
+    _service(ctx).deny(ctx, params["request"], params["reason"])
