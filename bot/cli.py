@@ -19,6 +19,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
     serve.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
 
+    audit = sub.add_parser("audit", help="verify or export the audit trail (ONA_BOT_DB)")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_sub.add_parser("verify", help="recompute the hash chain; name the first altered or removed row")
+    export = audit_sub.add_parser("export", help="write every audit row to stdout")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    audit.add_argument("--db", help="SQLite file (default: ONA_BOT_DB or ona-bot.db)")
+
     emulator = sub.add_parser("emulator", help="run the local Ona API emulator on loopback")
     from bot.ona.emulator.server import add_arguments
 
@@ -32,11 +39,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.ona.emulator.server import main as emulator_main
 
         return emulator_main(args)
+    if args.command == "audit":
+        return _audit(args)
+    from bot.approvals.policy import PolicyError
     from bot.settings import SettingsError, load_settings
 
     try:
         settings = load_settings(need_app_token=args.command == "run")
-    except SettingsError as exc:
+        from bot.bootstrap import load_settings_policy
+
+        load_settings_policy(settings)  # fail fast, naming the line
+    except (SettingsError, PolicyError) as exc:
         print(f"ona-bot: {exc}", file=sys.stderr)
         return 2
     if args.command == "run":
@@ -48,6 +61,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return serve_http(settings, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _audit(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from bot.approvals.store import Store
+
+    path = Path(args.db or os.environ.get("ONA_BOT_DB", "ona-bot.db"))
+    if not path.exists():
+        print(f"ona-bot: no database at {path} (set ONA_BOT_DB or --db)", file=sys.stderr)
+        return 2
+    store = Store(path)
+    if args.audit_command == "verify":
+        ok, message = store.verify_audit()
+        print(("OK: " if ok else "TAMPERED: ") + message)
+        return 0 if ok else 1
+    sys.stdout.write(store.export_audit(args.format))
+    return 0
 
 
 if __name__ == "__main__":

@@ -41,7 +41,8 @@ class Call:
 
 class FakeSlack:
     def __init__(self, users: dict[str, dict[str, str]] | None = None, team_id: str = TEAM_ID) -> None:
-        self.users = dict(users or DEFAULT_USERS)
+        self._initial_users = dict(users or DEFAULT_USERS)
+        self.users = dict(self._initial_users)
         self.team_id = team_id
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
@@ -91,6 +92,8 @@ class FakeSlack:
             self.calls.clear()
             self.messages.clear()
             self._faults.clear()
+            self.users = dict(self._initial_users)
+            self.usergroups.clear()
 
     # --- test controls ------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot.context import Services
 from bot.settings import Settings
 
 log = logging.getLogger("ona.bot")
@@ -36,8 +37,6 @@ def serve_http(settings: Settings, *, host: str, port: int, workers: int = 1, th
     from bot.bootstrap import build
 
     _configure_logging()
-    _, app = build(settings)
-    application = wsgi_app(app)
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -49,7 +48,10 @@ def serve_http(settings: Settings, *, host: str, port: int, workers: int = 1, th
                 self.cfg.set(key, value)
 
         def load(self) -> Callable[..., Iterable[bytes]]:
-            return application
+            # Runs in each worker (no preload): its own clients, database connections and sweeper thread.
+            services, app = build(settings)
+            start_housekeeping(services)
+            return wsgi_app(app)
 
     log.info("serving Slack requests on http://%s:%d%s", host, port, EVENTS_PATH)
     Server().run()
@@ -62,11 +64,25 @@ def run_socket_mode(settings: Settings) -> int:
     from bot.bootstrap import build
 
     _configure_logging()
-    _, app = build(settings)
+    services, app = build(settings)
+    start_housekeeping(services)
     assert settings.slack_app_token is not None
     with contextlib.suppress(KeyboardInterrupt):
         SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
     return 0
+
+
+def start_housekeeping(services: Services) -> None:
+    """Settle requests a crash left mid-execution, then expire and remind in the background."""
+    if services.approvals is None:
+        return
+    from bot.approvals.service import Sweeper
+
+    try:
+        services.approvals.reconcile()
+    except Exception:  # Ona or Slack unreachable at start: the next start or sweep retries
+        log.exception("reconciling interrupted requests failed")
+    Sweeper(services.approvals).start()
 
 
 def _configure_logging() -> None:
