@@ -21,10 +21,11 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="verify or export the audit trail (ONA_BOT_DB)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    audit_sub.add_parser("verify", help="recompute the hash chain; name the first altered or removed row")
-    export = audit_sub.add_parser("export", help="write every audit row to stdout")
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", help="SQLite file (default: ONA_BOT_DB or ona-bot.db)")
+    audit_sub.add_parser("verify", parents=[db], help="recompute the hash chain; name the first altered or removed row")
+    export = audit_sub.add_parser("export", parents=[db], help="write every audit row to stdout")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    audit.add_argument("--db", help="SQLite file (default: ONA_BOT_DB or ona-bot.db)")
 
     emulator = sub.add_parser("emulator", help="run the local Ona API emulator on loopback")
     from bot.ona.emulator.server import add_arguments

@@ -352,3 +352,37 @@ def test_app_home_shows_pending_approvals_and_own_requests(abot: BotHarness, emu
     abot.post(body, headers)
     mine = abot.slack.wait_for("views.publish", lambda a: a.get("user_id") == "U0ALICE")[-1]["view"]
     assert "pending" in message_text(mine) and "approval:approve" not in json.dumps(mine)
+
+
+def test_approve_clicks_from_four_processes_sharing_the_database_execute_once(
+    abot: BotHarness, emulator, tmp_path
+) -> None:
+    import subprocess
+    import sys
+
+    emulator.add_member("dan@example.com", "Dan Admin", role=OrganizationRole.ADMIN.value)
+    abot.slack.users["U0DAN"] = {"name": "dan", "real_name": "Dan Admin", "email": "dan@example.com"}
+    posted = request_banner_off(abot)
+    go = tmp_path / "go"
+    config = {
+        "env": {
+            "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-signing-secret",
+            "ONA_API_KEY": emulator.admin_key, "ONA_BASE_URL": emulator.base_url,
+            "ONA_ORGANIZATION_ID": emulator.organization_id, "ONA_BOT_DB": str(abot.settings.db_path),
+            "ONA_BOT_APPROVALS_CHANNEL": CHANNEL,
+        },
+        "slack_api": abot.slack.api_url, "slack_url": abot.slack.url, "policy": APPROVAL_POLICY,
+        "secret": "test-signing-secret", "value": buttons(posted)["approval:approve"]["value"],
+        "users": ["U0BOB", "U0DAN"], "clicks": 12, "go_file": str(go),
+    }
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.workers.approve_clicks", json.dumps(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    go.write_text("go")
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-2000:] for _, err in outputs]
+    for out, _ in outputs:
+        assert set(json.loads(out)["statuses"]) == {200}
+    assert len(emulator.calls("UpdateAnnouncementBanner")) == 1  # 48 clicks, one mutation
+    assert only_request(abot).state == "succeeded"
+    assert store(abot).verify_audit()[0]
+    assert [r["action"] for r in store(abot).audit_rows()].count("execute") == 1

@@ -1,0 +1,105 @@
+"""The approval policy: the built-in default, a TOML file validated with line numbers, /ona explain,
+and the audit CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.approvals.policy import DEFAULT_POLICY, PolicyError, load_policy, parse_policy
+from bot.bootstrap import policy_names
+from bot.mutations import operations_of
+from commands import GROUPS
+from tests.harness import BotHarness, make_harness
+
+KNOWN = policy_names(operations_of(GROUPS))
+
+
+def test_builtin_default_matches_the_rules() -> None:
+    policy = load_policy(None, KNOWN)
+    assert not policy.rule("banner.update").needs_approval
+    assert not policy.rule("domain.add").needs_approval and not policy.rule("domain.verify").needs_approval
+    assert policy.rule("policies.update").needs_approval and policy.rule("policies.update").approvals == 1
+    for two in ("scim.regenerate_token", "sso.remove", "sso.deactivate", "members.grant_admin"):
+        assert policy.rule(two).approvals == 2, two
+    assert policy.rule("invite.create").approvers == ("ona:admins",)
+
+
+def test_every_operation_named_by_the_default_exists() -> None:
+    parse_policy(DEFAULT_POLICY, "built-in", KNOWN)  # raises on an unknown operation
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ('[defaults]\napproval = "maybe"\n', 2, 'approval must be "none" or "required"'),
+        ('[defaults]\napprovals = 0\n', 2, "approvals must be a whole number"),
+        ('[defaults]\nttl = "3600s"\n', 2, "ttl"),
+        ('[defaults]\nreason = true\n\n[operations."banner.update"]\napprovers = ["bob"]\n', 5, "'bob'"),
+        ('[defaults]\n\n[operations."nope.nothing"]\napproval = "none"\n', 3, "unknown operation 'nope.nothing'"),
+        ('[defaults]\ncolour = "red"\n', 2, "unknown key 'colour'"),
+        ('[defaults\n', 1, "line 1"),
+    ],
+)
+def test_errors_name_the_line(text: str, line: int, fragment: str) -> None:
+    with pytest.raises(PolicyError) as exc:
+        parse_policy(text, "policy.toml", KNOWN)
+    assert f"line {line}" in str(exc.value) and fragment in str(exc.value)
+
+
+def test_a_bad_policy_file_stops_the_bot_with_the_line(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[defaults]\napproval = "required"\napprovals = "two"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ONA_", "GITPOD_"))}
+    env.update({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "ONA_API_KEY": "k",
+                "ONA_ORGANIZATION_ID": "3f6c2a9e-8b1d-4e57-a0c4-9d2e7b5f1a63", "ONA_BOT_POLICY_FILE": str(policy)})
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], env=env, capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{policy} line 3: approvals must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_explain_says_who_and_by_which_rule(emulator, slack) -> None:
+    bot: BotHarness = make_harness(emulator, slack, policy=None)  # the built-in policy
+    try:
+        text = bot.command("explain policies.update").reply_text()
+        assert "1 distinct approver(s) from Ona organization admins" in text
+        assert "built-in policy line" in text
+        text = bot.command("explain banner.update <@U0CAROL|carol>").reply_text()
+        assert "none, runs at once" in text and "<@U0CAROL> may not request it" in text
+        text = bot.command("explain members.grant_admin <@U0BOB>").reply_text()
+        assert "2 distinct approver(s)" in text and "<@U0BOB> may request it" in text
+        assert "There is no operation" in bot.command("explain frobnicate").reply_text()
+    finally:
+        bot.close()
+
+
+def test_audit_cli_verify_and_export(tmp_path: Path) -> None:
+    from bot.approvals.store import Store
+
+    db = tmp_path / "bot.db"
+    store = Store(db)
+    store.audit(action="direct", user_id="U0ALICE", operation="banner.update", params={"enabled": False},
+                outcome="succeeded")
+    store.audit(action="direct", user_id="U0BOB", operation="org.rename", params={"name": "X"}, outcome="succeeded")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot.cli", "audit", *args, "--db", str(db)],
+                              capture_output=True, text=True, timeout=60)
+
+    assert cli("verify").stdout.startswith("OK: 2 rows")
+    jsonl = cli("export", "--format", "jsonl").stdout.splitlines()
+    assert len(jsonl) == 2 and '"operation":"org.rename"' in jsonl[1]
+    csv_text = cli("export", "--format", "csv").stdout
+    assert csv_text.splitlines()[0].startswith("seq,at,team_id") and "banner.update" in csv_text
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE audit SET user_id = 'U0MALLORY' WHERE seq = 1")
+    result = cli("verify")
+    assert result.returncode == 1 and "row 1 was altered" in result.stdout
