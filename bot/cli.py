@@ -19,6 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="gunicorn worker processes (default 1)")
     serve.add_argument("--threads", type=int, default=8, help="threads per worker (default 8)")
 
+    demo = sub.add_parser("demo", help="try the bot without Slack or Ona: a shell on the embedded emulator")
+    demo.add_argument("--script", help="run these lines without a terminal and print the transcript")
+
     audit = sub.add_parser("audit", help="verify or export the audit trail (ONA_BOT_DB)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     db = argparse.ArgumentParser(add_help=False)
@@ -42,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return emulator_main(args)
     if args.command == "audit":
         return _audit(args)
+    if args.command == "demo":
+        from bot.demo import main as demo_main
+
+        return demo_main(args)
     from bot.approvals.policy import PolicyError
     from bot.settings import SettingsError, load_settings
 
