@@ -82,16 +82,18 @@ def _register_group(app: App, services: Services, group: Group) -> None:
     # Listeners are built by factories: Bolt injects arguments by name, so no default-arg binding.
     for action_id, handler in group.actions.items():
         # Pagination buttons add ":next"/":prev" to the id; one listener serves all of them.
-        app.action(re.compile(rf"^{re.escape(action_id)}(:.*)?$"))(_action_listener(services, group, handler))
+        listener = _action_listener(services, group, handler, mutating=action_id not in group.read_only_actions)
+        app.action(re.compile(rf"^{re.escape(action_id)}(:.*)?$"))(listener)
     for callback_id, spec in group.views.items():
         app.view(callback_id)(_view_listener(services, group, spec))
 
 
-def _action_listener(services: Services, group: Group, handler: ActionHandler) -> Callable[..., None]:
+def _action_listener(services: Services, group: Group, handler: ActionHandler, *,
+                     mutating: bool) -> Callable[..., None]:
     def on_action(ack: Ack, body: dict[str, Any], respond: Any) -> None:
         ack()
         ctx = context_from_payload(services, body, respond)
-        guarded(ctx, lambda: handler(ctx, body), usage=group.usages, mutating=True)
+        guarded(ctx, lambda: handler(ctx, body), usage=group.usages, mutating=mutating)
 
     return on_action
 

@@ -106,6 +106,7 @@ class Group:
     summary: str
     subcommands: dict[str, Subcommand] = field(default_factory=dict)
     actions: dict[str, ActionHandler] = field(default_factory=dict)
+    read_only_actions: set[str] = field(default_factory=set)  # e.g. pagers: errors need not say "nothing changed"
     views: dict[str, ViewSpec] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
@@ -117,9 +118,11 @@ class Group:
 
         return register
 
-    def action(self, action_id: str) -> Callable[[ActionHandler], ActionHandler]:
+    def action(self, action_id: str, *, read_only: bool = False) -> Callable[[ActionHandler], ActionHandler]:
         def register(fn: ActionHandler) -> ActionHandler:
             self.actions[action_id] = fn
+            if read_only:
+                self.read_only_actions.add(action_id)
             return fn
 
         return register

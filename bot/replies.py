@@ -10,7 +10,7 @@ from bot.registry import Operation, Outcome
 
 
 def usage(message: str, usage_lines: list[str]) -> dict[str, Any]:
-    lines = "\n".join(f"`{line}`" for line in usage_lines)
+    lines = "\n".join(f"`{bk.escape(line)}`" for line in usage_lines)
     return bk.message(
         [bk.section(f":warning: {bk.escape(message)}"), bk.context(f"Usage:\n{lines}")],
         text=f"{message} Usage: {usage_lines[0] if usage_lines else '/ona help'}",

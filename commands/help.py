@@ -19,7 +19,7 @@ def show_help(ctx: Context, args: Args) -> None:
     groups = [g for g in ctx.services.groups if g.name != "help"]
     blocks: list = [bk.header("Ona bot commands")]
     for group in groups:
-        lines = "\n".join(f"`/ona {s.usage}`" for s in group.subcommands.values())
+        lines = "\n".join(f"`/ona {bk.escape(s.usage)}`" for s in group.subcommands.values())
         blocks.append(bk.section(f"*{group.summary}*\n{lines}"))
     blocks.append(bk.context("Changes ask for confirmation. " + NOT_OFFERED))
     ctx.reply(bk.message(blocks, text="Ona bot commands"))

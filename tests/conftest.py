@@ -11,6 +11,12 @@ from bot.ona.client import OnaClient
 from bot.ona.emulator import Emulator
 from tests.blockkit import check_call
 from tests.harness import BotHarness, make_harness
+from tests.secretscan import ARCHIVE, install_log_capture
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _capture_logs_for_the_secret_scan() -> None:
+    install_log_capture()
 
 
 @pytest.fixture(scope="session")
@@ -18,14 +24,16 @@ def _emulator_server() -> Iterator[Emulator]:
     emu = Emulator()
     emu.start()  # a free loopback port
     yield emu
+    ARCHIVE.harvest_emulator(emu)
     emu.stop()
 
 
 @pytest.fixture
-def emulator(_emulator_server: Emulator) -> Emulator:
+def emulator(_emulator_server: Emulator) -> Iterator[Emulator]:
     """The emulator, reset to its seed state (state, faults and request log) for each test."""
     _emulator_server.reset()
-    return _emulator_server
+    yield _emulator_server
+    ARCHIVE.harvest_emulator(_emulator_server)  # before the next reset forgets them
 
 
 @pytest.fixture
@@ -55,7 +63,9 @@ def slack(_fake_slack: FakeSlack) -> Iterator[FakeSlack]:
     must be valid Block Kit within Slack's limits (checked with slack-sdk's own models)."""
     _fake_slack.reset()
     yield _fake_slack
-    for call in list(_fake_slack.calls):
+    calls = list(_fake_slack.calls)
+    ARCHIVE.archive_slack(calls)
+    for call in calls:
         check_call(call.method, call.args)
 
 

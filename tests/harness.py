@@ -24,6 +24,7 @@ from bot.localslack import FakeSlack, SlackPayloads
 from bot.ona.client import OnaClient
 from bot.server import EVENTS_PATH, wsgi_app
 from bot.settings import Settings
+from tests.secretscan import ARCHIVE
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -85,7 +86,7 @@ class BotHarness:
         self.payloads = SlackPayloads(SIGNING_SECRET)
         self._server = make_server("127.0.0.1", 0, wsgi_app(self.app), server_class=_ThreadingWSGIServer,
                                    handler_class=_QuietHandler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
         self._n = itertools.count(1)
@@ -154,6 +155,7 @@ DIRECT_POLICY = '[defaults]\napproval = "none"\n'
 def make_harness(emulator: Any, slack: FakeSlack, *, api_key: str | None = None,
                  policy: str | None = DIRECT_POLICY, db_path: str | None = None, **overrides: Any) -> BotHarness:
     db = db_path or str(Path(tempfile.mkdtemp(prefix="ona-bot-test-")) / "bot.db")
+    ARCHIVE.db_paths.add(db)  # searched for secrets at the end of the session
     settings = make_settings(emulator, slack, ONA_BOT_DB=db, **overrides)
     ona = OnaClient(api_key or emulator.admin_key, base_url=emulator.base_url,
                     organization_id=emulator.organization_id, backoff_base=0.01, backoff_max=0.05)

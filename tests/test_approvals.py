@@ -192,6 +192,7 @@ def test_deny_with_a_reason(abot: BotHarness, emulator) -> None:
     modal = abot.slack.wait_for("views.open", lambda a: a["view"]["callback_id"] == "approval_deny")[-1]["view"]
     abot.submit({**modal, "id": "V9"}, {"reason": text_input("not during the release <!here>")}, user="U0BOB")
     wait_until(lambda: only_request(abot).state == "denied", what="denied")
+    wait_until(lambda: not buttons(channel_message(abot)), what="the message updated")
     final = channel_message(abot)
     assert not buttons(final) and "Denied" in message_text(final)
     assert "&lt;!here&gt;" in message_text(final) and "<!here>" not in message_text(final)
@@ -386,3 +387,14 @@ def test_approve_clicks_from_four_processes_sharing_the_database_execute_once(
     assert only_request(abot).state == "succeeded"
     assert store(abot).verify_audit()[0]
     assert [r["action"] for r in store(abot).audit_rows()].count("execute") == 1
+
+
+def test_crash_between_approved_and_executing_runs_once_at_restart(abot: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
+    request_banner_off(abot)
+    request = only_request(abot)
+    assert store(abot).transition(request.id, "pending", "approved", decided_by="U0BOB", decided_at=time.time())
+    abot.services.approvals.reconcile()
+    abot.services.approvals.reconcile()  # a second start finds nothing left to do
+    assert only_request(abot).state == "succeeded"
+    assert len(emulator.calls("UpdateAnnouncementBanner")) == 1

@@ -54,6 +54,9 @@ class Decision:
     votes: list[dict[str, Any]] = field(default_factory=list)
 
 
+SYSTEM = Person(team_id="", user_id="system", email=None, name="ona-bot")
+
+
 def expected_after(params: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
     """The state Ona should be in once the change ran: params for the fields it sets; for a creation
     or a deletion (read returns {"exists": …}) the opposite of before."""
@@ -230,6 +233,11 @@ class ApprovalFlow:
 
     def overdue(self) -> list[Request]:
         return self.store.overdue(self.clock())
+
+    def resume_approved(self, older_than: float = 60.0) -> list[Decision]:
+        """Run approvals whose executor died between `approved` and `executing` (the CAS keeps it once)."""
+        cutoff = self.clock() - older_than
+        return [self.execute(r, SYSTEM) for r in self.store.in_states(APPROVED) if (r.decided_at or 0) <= cutoff]
 
     def reconcile(self) -> list[Request]:
         """After a crash: a request left `executing` is settled by reading Ona, never run again."""

@@ -186,6 +186,9 @@ class ApprovalService:
             self.refresh_message(decision.request)
             if decision.request.state == "expired" and request.state != "draft":
                 self.tell_requester(decision.request, decision)
+        for decision in self.flow.resume_approved():
+            self.refresh_message(decision.request)
+            self.tell_requester(decision.request, decision)
         now = self.flow.clock()
         for request in self.flow.store.due_for_reminder(now):
             if not self.flow.store.claim_reminder(request.id):
@@ -198,8 +201,12 @@ class ApprovalService:
                 log.warning("reminder for %s failed: %s", request.id, exc.response.get("error"))
 
     def reconcile(self) -> None:
+        """At start-up: settle what a crash left `executing`, run what it left `approved`."""
         for request in self.flow.reconcile():
             self.refresh_message(request)
+        for decision in self.flow.resume_approved(older_than=0):
+            self.refresh_message(decision.request)
+            self.tell_requester(decision.request, decision)
 
     def publish_home(self, team_id: str, user_id: str) -> None:
         viewer = self.flow.directory.person(team_id, user_id)

@@ -21,8 +21,9 @@ Constants (the defaults of ``Emulator`` and of ``ona-bot emulator``):
 ``DEFAULT_ADMIN_KEY``
     ``"ona-emulator-admin-key"``: API key with the organization admin role (may call everything).
 ``DEFAULT_MEMBER_KEY``
-    ``"ona-emulator-member-key"``: API key with the member role (Get*/List* only; mutations are
-    ``permission_denied``).
+    ``"ona-emulator-member-key"``: API key with the member role: Get*/List*, plus JoinOrganization
+    and LeaveOrganization of itself (they act on the caller); other mutations are
+    ``permission_denied``.
 ``DEFAULT_PORT``
     8090, the port of ``ona-bot emulator``; ``Emulator.start()`` defaults to a free port instead.
 

@@ -494,7 +494,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--organization-id", default=DEFAULT_ORG_ID,
                         help="UUID of the emulated organization (default: the fixed demo organization)")
     parser.add_argument("--admin-key", default=DEFAULT_ADMIN_KEY, help="API key with the admin role")
-    parser.add_argument("--member-key", default=DEFAULT_MEMBER_KEY, help="API key with the member role (reads only)")
+    parser.add_argument("--member-key", default=DEFAULT_MEMBER_KEY,
+                        help="API key with the member role (reads; joins or leaves only as itself)")
 
 
 def _is_loopback(host: str) -> bool:
