@@ -35,8 +35,35 @@ class Args:
 
     words: list[str]
     rest: str
-    flags: set[str] = field(default_factory=set)
+    flags: set[str] = field(default_factory=set)  # option names, lower-case, without "--"
     reason: str | None = None  # "reason: …" at the end of the command
+    raw: list[str] = field(default_factory=list)  # every word after the subcommand, flags included, in order
+
+    def option(self, name: str) -> str | None:
+        """The value of `--name=value` or `--name value` (case kept); None when absent or bare."""
+        for i, word in enumerate(self.raw):
+            key, eq, value = word[2:].partition("=")
+            if word.startswith("--") and key.lower() == name:
+                if eq:
+                    return value or None
+                following = self.raw[i + 1] if i + 1 < len(self.raw) else ""
+                return following if following and not following.startswith("--") else None
+        return None
+
+    def positional(self, *valued: str) -> list[str]:
+        """The words that are not options, nor the values of the options named in `valued`."""
+        out: list[str] = []
+        skip = False
+        for word in self.raw:
+            if skip:
+                skip = False
+                continue
+            if word.startswith("--") and len(word) > 2:
+                key, eq, _ = word[2:].partition("=")
+                skip = key.lower() in valued and not eq
+                continue
+            out.append(word)
+        return out
 
     def one(self, name: str, usage: str) -> str:
         if len(self.words) != 1:

@@ -32,7 +32,8 @@ def normalise(text: str) -> str:
 
 
 def split_flags(words: list[str]) -> tuple[list[str], set[str]]:
-    flags = {w[2:].lower() for w in words if w.startswith("--") and len(w) > 2}
+    """Plain words, and the option names (`--sso=x` → "sso"); values stay reachable via Args.option."""
+    flags = {w[2:].partition("=")[0].lower() for w in words if w.startswith("--") and len(w) > 2}
     return [w for w in words if not (w.startswith("--") and len(w) > 2)], flags
 
 
@@ -70,7 +71,7 @@ class Router:
             raise UsageError(f"`{group.name}` needs a subcommand.{hint}", "\n".join(group.usages))
         plain, flags = split_flags(rest_words)
         rest = " ".join(w for w in rest_words if not (w.startswith("--") and len(w) > 2))
-        return group, sub, Args(words=plain, rest=rest, flags=flags, reason=reason)
+        return group, sub, Args(words=plain, rest=rest, flags=flags, reason=reason, raw=rest_words)
 
     def dispatch(self, ctx: Context, text: str) -> None:
         try:

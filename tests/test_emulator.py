@@ -438,6 +438,14 @@ def _(api: Api) -> None:
     assert SEED_SCIM_ID not in api.emu.state.scim_configurations and SEED_SCIM_ID not in api.emu.state.secrets
 
 
+def test_the_conformance_check_has_teeth() -> None:
+    conforms("GetOrganization", '{"organization": {"id": "x", "tier": "ORGANIZATION_TIER_ENTERPRISE"}}')
+    for wrong in ('{"organization": {"nickname": "x"}}', '{"organization": {"tier": "ORGANIZATION_TIER_GOLD"}}',
+                  '{"organization": {"createdAt": "yesterday"}}'):
+        with pytest.raises(json_format.ParseError):
+            conforms("GetOrganization", wrong)
+
+
 def test_every_method_has_a_handler_and_a_happy_path() -> None:
     assert sorted(HANDLERS) == sorted(METHODS) == sorted(HAPPY)
     assert len(METHODS) == 35
