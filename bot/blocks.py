@@ -252,6 +252,11 @@ def modal(
     return view.to_dict()
 
 
+def blocks_of(payload: dict[str, Any]) -> list[Block]:
+    """The blocks of a message payload as models again (to show a reply inside a modal)."""
+    return [b for b in (Block.parse(raw) for raw in payload.get("blocks") or []) if b is not None]
+
+
 def loading_modal(title: str, callback_id: str) -> dict[str, Any]:
     """What opens at once (a trigger_id lives 3 s) while Ona is asked for the form's data."""
     return modal(title, [section(":hourglass_flowing_sand: Loading from Ona…")], callback_id=callback_id)

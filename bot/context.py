@@ -44,6 +44,7 @@ class Context:
     respond: Callable[..., Any] | None = None
     dry_run: bool = False  # --dry-run: show the exact change, request nothing
     reason: str | None = None  # "reason: …" typed with the command
+    view_id: str | None = None  # the modal this request opened, so an error can replace "Loading…"
 
     @property
     def ona(self) -> OnaClient:
@@ -71,7 +72,8 @@ class Context:
         """Open a modal now (the trigger_id expires 3 s after Slack sent it); returns the view id."""
         if not self.trigger_id:
             raise RuntimeError("no trigger_id to open a modal with")
-        return self.slack.views_open(trigger_id=self.trigger_id, view=view)["view"]["id"]
+        self.view_id = self.slack.views_open(trigger_id=self.trigger_id, view=view)["view"]["id"]
+        return self.view_id
 
     def update_modal(self, view_id: str, view: dict[str, Any]) -> None:
         self.slack.views_update(view_id=view_id, view=view)
@@ -80,6 +82,14 @@ class Context:
         """Where to answer later: carried in a modal's private_metadata."""
         origin = {"channel": self.channel_id, "response_url": self.response_url, "dry_run": self.dry_run}
         return {k: v for k, v in origin.items() if v}
+
+    def ask_first(self, question: dict[str, Any], operation: str, params: dict[str, Any]) -> None:
+        """Reply with a confirm button for a dangerous change; with --dry-run, show the change now
+        (a click would not carry the flag)."""
+        if self.dry_run:
+            self.mutate(operation, params)
+        else:
+            self.reply(question)
 
     def mutate(self, operation: str, params: dict[str, Any]) -> None:
         """Every change to Ona goes through here, so the approval flow can stand in front of it."""

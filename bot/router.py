@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 
+from bot import blocks as bk
 from bot import replies
 from bot.context import Context
 from bot.ona.errors import ClearListError, OnaError
@@ -89,18 +90,27 @@ def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutatin
     try:
         work()
     except UsageError as exc:
-        ctx.reply(replies.usage(str(exc), exc.usage.split("\n") if exc.usage else usage))
+        _tell(ctx, replies.usage(str(exc), exc.usage.split("\n") if exc.usage else usage))
     except Refused as exc:
-        ctx.reply(replies.info(f":no_entry: {exc}"))
+        _tell(ctx, replies.info(f":no_entry: {exc}"))
     except ClearListError as exc:
-        ctx.reply(replies.info(f":warning: {exc}"))
+        _tell(ctx, replies.info(f":warning: {exc}"))
     except OnaError as exc:
         log.warning("ona error for %s: %s", ctx.user_id, exc.code)
-        ctx.reply(replies.ona_error(exc, mutating=mutating))
+        _tell(ctx, replies.ona_error(exc, mutating=mutating))
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("handler failed (reference %s)", reference)
-        try:
-            ctx.reply(replies.internal_error(reference))
-        except Exception:  # Slack itself is failing: the log line above is all we can do
-            log.exception("could not tell the user about reference %s", reference)
+        _tell(ctx, replies.internal_error(reference))
+
+
+def _tell(ctx: Context, payload: dict) -> None:
+    """The answer goes where the person is looking: a modal this request opened (instead of its
+    "Loading…"), otherwise an ephemeral reply."""
+    try:
+        if ctx.view_id:
+            ctx.update_modal(ctx.view_id, bk.modal("Ona", bk.blocks_of(payload), callback_id="error"))
+        else:
+            ctx.reply(payload)
+    except Exception:  # Slack itself is failing: the log is all we can do
+        log.exception("could not tell %s about a failure", ctx.user_id)

@@ -87,3 +87,7 @@ def start_housekeeping(services: Services) -> None:
 
 def _configure_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # At DEBUG slack-sdk logs request and reply bodies, which may hold a one-time secret for the
+    # requester: never below INFO, whatever the root level.
+    for name in ("slack_sdk", "slack_bolt", "ona.bolt"):
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -27,7 +27,8 @@ def ask(ctx: Context, args: Args) -> None:
     create = bk.button("Create new link", "invite:create", style="danger", confirm_with=bk.confirm(
         "Replace the invite link?", "The current link stops working at once.", ok="Create new link"))
     blocks = [bk.header("New invite link"), bk.section(f":warning: {WARNING}"), bk.actions(create)]
-    ctx.reply(bk.message(blocks, text="Create a new invite link? The current link stops working."))
+    ctx.ask_first(bk.message(blocks, text="Create a new invite link? The current link stops working."),
+                  "invite.create", {})
 
 
 @GROUP.action("invite:create")

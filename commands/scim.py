@@ -121,7 +121,7 @@ def list_configs(ctx: Context, args: Args) -> None:
     ctx.reply(_list_page(ctx.ona, 0))
 
 
-@GROUP.action("scim:page")
+@GROUP.action("scim:page", read_only=True)
 def click_page(ctx: Context, payload: dict[str, Any]) -> None:
     page = action_value(payload).get("page", 0)
     ctx.reply(_list_page(ctx.ona, page if isinstance(page, int) else 0), replace=True)

@@ -184,7 +184,7 @@ def list_configs(ctx: Context, args: Args) -> None:
     ctx.reply(_list_page(list(ctx.ona.iter_sso_configurations()), 0))
 
 
-@GROUP.action("sso:page")
+@GROUP.action("sso:page", read_only=True)
 def click_page(ctx: Context, payload: dict[str, Any]) -> None:
     page = action_value(payload).get("page", 0)
     ctx.reply(_list_page(list(ctx.ona.iter_sso_configurations()), page if isinstance(page, int) else 0),
@@ -196,7 +196,7 @@ def show(ctx: Context, args: Args) -> None:
     ctx.reply(_detail(find_sso(ctx.ona, args.one("ID", f"/ona {USAGE_SHOW}"), f"/ona {USAGE_SHOW}")))
 
 
-@GROUP.action("sso:show")
+@GROUP.action("sso:show", read_only=True)
 def click_show(ctx: Context, payload: dict[str, Any]) -> None:
     ctx.reply(_detail(find_sso(ctx.ona, _clicked_id(payload), f"/ona {USAGE_SHOW}")))
 

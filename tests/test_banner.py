@@ -107,3 +107,10 @@ def test_set_opens_a_modal_at_once_then_fills_it_and_previews_before_publishing(
     assert emulator.calls("UpdateAnnouncementBanner")[-1] == {
         "organizationId": emulator.organization_id, "enabled": True, "message": "Release at *5pm* <!here>",
     }
+
+
+def test_banner_set_shows_onas_error_in_the_modal_instead_of_loading_forever(bot: BotHarness, emulator) -> None:
+    emulator.inject_fault("GetAnnouncementBanner", code="unavailable", times=10)
+    bot.command("banner set")
+    shown = bot.slack.wait_for("views.update", lambda a: a["view"]["callback_id"] == "error")[-1]["view"]
+    assert "Ona did not answer" in message_text(shown)

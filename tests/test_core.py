@@ -112,3 +112,9 @@ def test_member_key_invite_is_refused_friendly(emulator, slack) -> None:
     finally:
         harness.close()
     assert "not an admin of this organization" in text
+
+
+def test_invite_dry_run_shows_the_change_without_a_button(bot: BotHarness, emulator) -> None:
+    text = bot.command("invite --dry-run").reply_text()
+    assert "Dry run" in text and "Create a new invite link" in text
+    assert emulator.calls("CreateOrganizationInvite") == []

@@ -167,10 +167,12 @@ class ApprovalService:
 
     def tell_requester(self, request: Request, decision: Decision) -> None:
         """A DM to the requester: the outcome, and a secret result (shown to nobody else)."""
-        payload = views.outcome_for_requester(request, self.title(request), decision.message if decision.kind
-                                              in ("executed", "conflict", "denied") else "")
-        if decision.outcome is not None and decision.outcome.secret:
-            payload = replies.outcome(self.flow.operations[request.operation], decision.outcome)
+        result: list[dict[str, Any]] = []
+        if decision.outcome is not None:  # the whole result: details, and a secret shown to them alone
+            result = replies.outcome(self.flow.operations[request.operation], decision.outcome)["blocks"]
+        payload = views.outcome_for_requester(request, self.title(request), "" if result else decision.message
+                                              if decision.kind in ("executed", "conflict", "denied") else "")
+        payload["blocks"] += result
         try:
             channel = self.slack.conversations_open(users=request.requester_id)["channel"]["id"]
             self.slack.chat_postMessage(channel=channel, **payload)

@@ -8,6 +8,7 @@ returns, every Slack call the request caused has been made: the shell needs no w
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -93,10 +94,8 @@ def demo_policy(path: Path | None = None) -> tuple[Policy, str]:
     policy when the file is not there (an installed, non-editable copy)."""
     path = path or DEMO_POLICY
     if path.exists():
-        try:  # "demo/policy.toml line 6" reads better than an absolute path in /ona explain
+        with contextlib.suppress(ValueError):  # "demo/policy.toml line 6" reads better in /ona explain
             path = path.resolve().relative_to(Path.cwd())
-        except ValueError:
-            pass
         return load_policy(path, policy_names(operations_of(GROUPS))), str(path)
     return parse_policy(DEFAULT_POLICY, "built-in policy", None), "the built-in policy"
 
