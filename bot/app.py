@@ -75,6 +75,7 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
         # A modal submission has no response_url of its own: answer where the command was typed.
         respond=(respond or Respond(response_url=response_url)) if response_url else None,
         dry_run=bool(origin.get("dry_run")),
+        reason=origin.get("reason") if isinstance(origin.get("reason"), str) else None,
     )
 
 

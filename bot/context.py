@@ -80,7 +80,8 @@ class Context:
 
     def origin(self) -> dict[str, str]:
         """Where to answer later: carried in a modal's private_metadata."""
-        origin = {"channel": self.channel_id, "response_url": self.response_url, "dry_run": self.dry_run}
+        origin = {"channel": self.channel_id, "response_url": self.response_url, "dry_run": self.dry_run,
+                  "reason": self.reason}
         return {k: v for k, v in origin.items() if v}
 
     def ask_first(self, question: dict[str, Any], operation: str, params: dict[str, Any]) -> None:

@@ -48,7 +48,11 @@ def request_banner_off(bot: BotHarness, *, user: str = "U0ALICE", reason: str = 
 
 
 def buttons(payload: dict) -> dict[str, dict]:
-    return {e["action_id"]: e for b in payload.get("blocks", []) if b["type"] == "actions" for e in b["elements"]}
+    """Every button of a message by action id: in actions blocks and as section accessories."""
+    found = {e["action_id"]: e for b in payload.get("blocks", []) if b["type"] == "actions" for e in b["elements"]}
+    found.update({b["accessory"]["action_id"]: b["accessory"] for b in payload.get("blocks", [])
+                  if (b.get("accessory") or {}).get("type") == "button"})
+    return found
 
 
 def channel_message(bot: BotHarness) -> dict:
