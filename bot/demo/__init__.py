@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
-from bot.demo.session import Session
+from bot.demo.session import Session, quiet_logs
 from bot.demo.shell import Shell
 
 __all__ = ["Session", "Shell", "main", "use_color"]
@@ -43,7 +43,12 @@ def main(args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextI
         except OSError as exc:
             print(f"ona-bot demo: cannot read {script}: {exc.strerror}", file=sys.stderr)
             return 2
-    tty = not script and stdin.isatty() and stdout.isatty()
+    with quiet_logs():
+        return _run(lines, stdin, stdout)
+
+
+def _run(lines: list[str] | None, stdin: TextIO, stdout: TextIO) -> int:
+    tty = lines is None and stdin.isatty() and stdout.isatty()
     width = min(80, shutil.get_terminal_size((80, 24)).columns) if tty else 80
     try:
         session = Session().start()

@@ -72,10 +72,6 @@ class Form:
     def submit_label(self) -> str:
         return plain_text(self.view.get("submit"))
 
-    @property
-    def callback_id(self) -> str:
-        return self.view.get("callback_id", "")
-
     def field(self, block_id: str) -> Field | None:
         return next((f for f in self.fields if f.block_id == block_id), None)
 

@@ -13,7 +13,7 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -170,8 +170,8 @@ class Viewer:
     def zone(self) -> Any:
         try:
             return ZoneInfo(self.tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC")
+        except (ZoneInfoNotFoundError, ValueError):  # no time zone database here: UTC
+            return UTC
 
 
 def _ordinal(n: int) -> str:

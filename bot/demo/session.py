@@ -15,9 +15,11 @@ import logging
 import re
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,20 @@ class RecordingSlack(FakeSlack):
             self.exchanges.append(Exchange(method, args, answer))
         return answer
 
+    def stop(self) -> None:
+        """Stop at once: FakeSlack's server polls every 0.5 s, so wake it with connections."""
+        server = self._server
+        if server is None:
+            return
+        stopping = threading.Thread(target=server.shutdown, daemon=True)
+        stopping.start()
+        while stopping.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection(server.server_address[:2], timeout=1).close()
+            stopping.join(0.02)
+        server.server_close()
+        self._server = None
+
 
 def demo_policy(path: Path | None = None) -> tuple[Policy, str]:
     """The demo's approval policy (demo/policy.toml), validated like the bot's own; the built-in
@@ -119,7 +135,14 @@ class Session:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> Session:
-        _quiet_logs()
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self) -> None:
         self.emulator.start()  # a free loopback port
         self.slack.start()
         self._dir = Path(tempfile.mkdtemp(prefix="ona-bot-demo-"))
@@ -139,12 +162,11 @@ class Session:
         self.services = build_services(settings, ona=self.ona, slack=slack_client(BOT_TOKEN, self.slack.api_url),
                                        policy=self.policy)
         self.app = build_app(self.services, signing_secret=self.signing_secret, process_before_response=True)
-        return self
 
     def close(self) -> None:
         if self.ona is not None:
             self.ona.close()
-        self.slack.stop()
+        self.slack.stop()  # RecordingSlack.stop: a no-op when it never started
         self.emulator.stop()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -154,10 +176,6 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def db_path(self) -> Path | None:
-        return self._dir / "ona-bot.db" if self._dir else None
 
     # --- requests, as Slack sends them ------------------------------------------------------------
 
@@ -220,18 +238,21 @@ class Session:
                       if v.state != DomainVerificationState.VERIFIED)
 
 
-class _OneLine(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"(bot log) {record.levelname.lower()}: {record.getMessage()}"
+class _OneLineToStderr(logging.Handler):
+    """Errors only, one line each, on whatever sys.stderr is when they happen."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"(bot log) {record.levelname.lower()}: {record.getMessage()}\n")
 
 
-def _quiet_logs() -> None:
-    """The bot's own log lines would interleave with the transcript: only errors, one line each, on stderr."""
+@contextlib.contextmanager
+def quiet_logs() -> Iterator[None]:
+    """The bot's log lines would interleave with the transcript: keep errors only, without tracebacks
+    (the person sees the bot's own answer, with its reference)."""
     root = logging.getLogger()
-    if any(getattr(h, "_ona_demo", False) for h in root.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(logging.ERROR)
-    handler.setFormatter(_OneLine())
-    handler._ona_demo = True  # type: ignore[attr-defined]
+    handler = _OneLineToStderr(logging.ERROR)
     root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)

@@ -383,6 +383,9 @@ class Shell:
             self.note("No modal is open: `>` lines answer the modal the line before them opened.")
             return False
         if body.lower() in ("submit", ""):
+            if not form.submit_label:
+                self.note("This modal has no submit button: > cancel closes it.")
+                return False
             self.submit_form()
             return True
         if body.lower() in ("cancel", "close"):
