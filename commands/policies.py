@@ -249,7 +249,7 @@ def _read(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {name: current.get(name) for name in params}
 
 
-@GROUP.operation("policies.update", "Change organization policies", read=_read)
+@GROUP.operation("policies.update", "Change organization policies", read=_read, show=lambda k, v: _show(k, v))
 def update_policies(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     ona.update_organization_policies(**_request_fields(params))
     labels = dict(TOGGLES)

@@ -155,5 +155,6 @@ def test_request_approve_execute(pbot: BotHarness, emulator: Any, case: Case) ->
 def test_the_policy_change_modal_waits_for_the_reason_then_runs_after_approval(pbot: BotHarness, emulator) -> None:
     posted = request_through_slack(pbot, CASES[0], {})
     assert "needed for the test" in message_text(posted)
+    assert "8h → 2h" in message_text(posted)  # durations read as people type them, not 28800
     pbot.click("approval:approve", buttons(posted)["approval:approve"]["value"], user="U0BOB").reply()
     assert emulator.state.policies.maximum_environment_timeout == timedelta(hours=2)

@@ -59,7 +59,7 @@ class ApprovalService:
         if ctx.dry_run:
             before = self.flow.read_before(operation, params)
             public = {k: ("«secret»" if k in op.secret_params else v) for k, v in params.items()}
-            ctx.reply(views.dry_run(op.title, rule, before, expected_after(public, before), public))
+            ctx.reply(views.dry_run(op.title, rule, before, expected_after(public, before), public, op.show))
             return
         if not rule.needs_approval:
             self._run_directly(ctx, actor, operation, params)
@@ -94,7 +94,7 @@ class ApprovalService:
         request = self.flow.open(actor, operation, params, reason="", origin=ctx.origin(), draft=True)
         blocks = [
             bk.section(f"*{bk.escape(self.title(operation))}* needs approval. Approvers see your reason."),
-            bk.section("\n".join(views.diff_lines(request))),
+            bk.section("\n".join(views.diff_lines(request, show=self.flow.operations[operation].show))),
             bk.text_input("reason", "Reason", multiline=True, max_length=500,
                           placeholder="Why is this change needed?"),
         ]
@@ -108,7 +108,7 @@ class ApprovalService:
     def _publish(self, ctx: Context, request: Request) -> None:
         """Post the one approval message and tell the requester where it is."""
         title = self.title(request)
-        posted = self.slack.chat_postMessage(channel=self.channel, **views.approval_message(request, title, []))
+        posted = self.slack.chat_postMessage(channel=self.channel, **self._message(request, []))
         self.flow.store.update_fields(request.id, channel=posted["channel"], ts=posted["ts"])
         try:
             permalink = self.slack.chat_getPermalink(channel=posted["channel"], message_ts=posted["ts"])["permalink"]
@@ -160,10 +160,13 @@ class ApprovalService:
             return
         votes = self.flow.store.votes(request.id)
         try:
-            self.slack.chat_update(channel=request.channel, ts=request.ts,
-                                   **views.approval_message(request, self.title(request), votes))
+            self.slack.chat_update(channel=request.channel, ts=request.ts, **self._message(request, votes))
         except SlackApiError as exc:
             log.warning("could not update approval message of %s: %s", request.id, exc.response.get("error"))
+
+    def _message(self, request: Request, votes: list[dict[str, Any]]) -> dict[str, Any]:
+        op = self.flow.operations[request.operation]
+        return views.approval_message(request, op.title, votes, op.show)
 
     def tell_requester(self, request: Request, decision: Decision) -> None:
         """A DM to the requester: the outcome, and a secret result (shown to nobody else)."""

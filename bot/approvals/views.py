@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bot import blocks as bk
@@ -28,7 +29,12 @@ def slack_date(epoch: float, fmt: str = "{date_short_pretty} at {time}") -> str:
     return f"<!date^{int(epoch)}^{fmt}|{fallback}>"
 
 
-def _value(value: Any) -> str:
+Show = Callable[[str, Any], str] | None
+
+
+def _value(value: Any, key: str = "", show: Show = None) -> str:
+    if show is not None and value is not None and value != REDACTED:
+        return show(key, value)
     if value is None or value == "" or value == []:
         return "—"
     if value is True:
@@ -43,16 +49,16 @@ def _value(value: Any) -> str:
 
 
 def diff_lines(request_or_before: Request | dict[str, Any], after: dict[str, Any] | None = None,
-               params: dict[str, Any] | None = None) -> list[str]:
+               params: dict[str, Any] | None = None, show: Show = None) -> list[str]:
     """One line per field that changes, `before → after`; identifying params listed as context."""
     if isinstance(request_or_before, Request):
         before, after, params = request_or_before.before, request_or_before.after, request_or_before.params
     else:
         before = request_or_before
     after = after or {}
-    lines = [f"*{bk.escape(k.replace('_', ' '))}*: {_value(before.get(k))} → {_value(v)}"
+    lines = [f"*{bk.escape(k.replace('_', ' '))}*: {_value(before.get(k), k, show)} → {_value(v, k, show)}"
              for k, v in after.items() if before.get(k) != v]
-    lines += [f"*{bk.escape(k.replace('_', ' '))}*: {_value(v)}" for k, v in (params or {}).items()
+    lines += [f"*{bk.escape(k.replace('_', ' '))}*: {_value(v, k, show)}" for k, v in (params or {}).items()
               if k not in after]
     if len(lines) > MAX_DIFF_LINES:
         lines = [*lines[: MAX_DIFF_LINES - 1], f"…and {len(lines) - MAX_DIFF_LINES + 1} more"]
@@ -65,7 +71,7 @@ def approvers_text(principals: list[str] | tuple[str, ...]) -> str:
     return ", ".join(parts)
 
 
-def approval_message(request: Request, title: str, votes: list[dict[str, Any]]) -> dict[str, Any]:
+def approval_message(request: Request, title: str, votes: list[dict[str, Any]], show: Show = None) -> dict[str, Any]:
     """The message in the approvals channel: what, who, why, the diff, expiry, and the buttons."""
     blocks: list[Any] = [
         bk.header(f"Approval needed: {title}"),
@@ -73,7 +79,7 @@ def approval_message(request: Request, title: str, votes: list[dict[str, Any]]) 
     ]
     if request.reason:
         blocks.append(bk.section(f"*Why:* {bk.escape(request.reason)}"))
-    blocks.append(bk.section("\n".join(diff_lines(request))))
+    blocks.append(bk.section("\n".join(diff_lines(request, show=show))))
     blocks.append(bk.context(_progress(request, votes) + f" · expires {slack_date(request.expires_at)}"
                              f" · `{request.id}`"))
     if request.state == PENDING:
@@ -127,12 +133,12 @@ def outcome_for_requester(request: Request, title: str, text: str) -> dict[str, 
 
 
 def dry_run(title: str, rule: Rule, before: dict[str, Any], after: dict[str, Any],
-            params: dict[str, Any]) -> dict[str, Any]:
+            params: dict[str, Any], show: Show = None) -> dict[str, Any]:
     how = ("runs at once" if not rule.needs_approval else
            f"needs {rule.approvals} approval(s) from {approvers_text(rule.approvers)}")
     blocks = [
         bk.header(f"Dry run: {title}"),
-        bk.section("\n".join(diff_lines(before, after, params))),
+        bk.section("\n".join(diff_lines(before, after, params, show))),
         bk.context(f"Nothing was changed or requested. For real, this {how} ({bk.escape(rule.source)})."),
     ]
     return bk.message(blocks, text=f"Dry run: {title}")
