@@ -12,12 +12,13 @@ from typing import Any
 from bot import blocks as bk
 from bot import durations
 from bot.context import Context
+from bot.ids import find_by_id, short
 from bot.ona.client import OnaClient
 from bot.ona.errors import NotFound
 from bot.ona.models import SCIMConfiguration, SSOConfiguration
 from bot.ona.rules import RULES
 from bot.registry import Args, Group, Outcome, UsageError, action_value
-from commands.sso import find_by_id, find_sso, name_of, short
+from commands.sso import find_sso, name_of
 
 GROUP = Group("scim", "SCIM provisioning")
 
