@@ -118,3 +118,10 @@ def test_invite_dry_run_shows_the_change_without_a_button(bot: BotHarness, emula
     text = bot.command("invite --dry-run").reply_text()
     assert "Dry run" in text and "Create a new invite link" in text
     assert emulator.calls("CreateOrganizationInvite") == []
+
+
+def test_help_lists_only_what_the_caller_may_do(bot: BotHarness) -> None:
+    admin = bot.command("help", user="U0ALICE").reply_text()
+    member = bot.command("help", user="U0CAROL").reply_text()
+    assert "/ona banner off" in admin and "/ona banner off" not in member
+    assert "/ona policies" in member and "changes are made by the Ona organization's admins" in member
