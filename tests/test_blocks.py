@@ -67,3 +67,10 @@ def test_submitted_values_flattens_every_input_kind() -> None:
         "f": {"value": {"type": "static_select", "selected_option": None}},
     }}}
     assert bk.submitted_values(view) == {"a": "x", "b": "s", "c": ["1", "2"], "d": [], "e": "3", "f": None}
+
+
+def test_checker_demands_a_confirm_on_buttons_that_change_something() -> None:
+    unconfirmed = bk.message([bk.actions(bk.button("Turn off", "banner:off"))], text="x")
+    with pytest.raises(AssertionError, match="confirm"):
+        check_message(unconfirmed)
+    check_message(bk.message([bk.actions(bk.button("Edit", "banner:edit"))], text="x"))
