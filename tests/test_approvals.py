@@ -402,3 +402,18 @@ def test_crash_between_approved_and_executing_runs_once_at_restart(abot: BotHarn
     abot.services.approvals.reconcile()  # a second start finds nothing left to do
     assert only_request(abot).state == "succeeded"
     assert len(emulator.calls("UpdateAnnouncementBanner")) == 1
+
+
+def test_user_group_approvers_are_mentioned_and_only_members_may_approve(emulator, slack: FakeSlack) -> None:
+    slack.usergroups["S0ONCALL"] = ["U0BOB"]
+    policy = APPROVAL_POLICY.replace('approvers = ["ona:admins"]', 'approvers = ["S0ONCALL"]')
+    bot = make_harness(emulator, slack, policy=policy)
+    try:
+        posted = request_banner_off(bot)
+        assert "<!subteam^S0ONCALL>" in message_text(posted)
+        slack.users["U0DAN"] = {"name": "dan", "real_name": "Dan", "email": "dan@example.com"}
+        assert "not an approver" in approve(bot, posted, "U0DAN").reply_text()
+        approve(bot, posted, "U0BOB").reply()
+        assert only_request(bot).state == "succeeded"
+    finally:
+        bot.close()

@@ -70,3 +70,12 @@ def test_settings_error_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError) as exc:
         load_settings(env_file=None)
     assert "\n" not in str(exc.value)
+
+
+def test_a_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in (*GOOD, "GITPOD_API_KEY", "ONA_BOT_DB"):
+        monkeypatch.delenv(key, raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("\n".join(f"{k}={v}" for k, v in GOOD.items()) + "\nONA_BOT_DB=/tmp/from-dotenv.db\n")
+    settings = load_settings(env_file=str(env_file))
+    assert str(settings.db_path) == "/tmp/from-dotenv.db" and settings.ona_api_key.get_secret_value() == "k"
