@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.context.respond import Respond
 
 from bot.blocks import submitted_values
@@ -34,6 +34,18 @@ def build_app(
         logger=logging.getLogger("ona.bolt"),
     )
     router = Router(services.groups)
+    deliveries = services.approvals.flow.store if services.approvals is not None else None
+
+    @app.middleware
+    def once_per_delivery(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        """Slack retries (X-Slack-Retry-Num) and duplicate deliveries are acknowledged, never acted on
+        twice. Runs after Bolt's signature check; the claim is shared by every process on the database."""
+        if request.headers.get("x-slack-retry-num"):
+            return BoltResponse(status=200, body="")
+        key = delivery_key(request.body)
+        if key and deliveries is not None and not deliveries.claim_delivery(key):
+            return BoltResponse(status=200, body="")
+        return next()
 
     @app.command("/ona")
     def on_command(ack: Ack, body: dict[str, Any], respond: Any) -> None:
@@ -52,6 +64,15 @@ def build_app(
     for group in services.groups:
         _register_group(app, services, group)
     return app
+
+
+def delivery_key(body: dict[str, Any]) -> str | None:
+    """What makes one delivery from Slack unique: its trigger_id (commands, clicks, modals) or event_id."""
+    if body.get("trigger_id"):
+        return f"t:{body['trigger_id']}"
+    if body.get("event_id"):
+        return f"e:{body['event_id']}"
+    return None
 
 
 def context_from_payload(services: Services, body: dict[str, Any], respond: Any = None) -> Context:

@@ -234,7 +234,7 @@ def modal(
     private_metadata: str | dict[str, Any] = "",
     notify_on_close: bool = False,
 ) -> dict[str, Any]:
-    meta = private_metadata if isinstance(private_metadata, str) else json.dumps(private_metadata)
+    meta = metadata_json(private_metadata)
     if len(meta) > METADATA_MAX:
         raise BlockLimitError(f"private_metadata of {len(meta)} chars exceeds {METADATA_MAX}")
     if len(blocks) > VIEW_MAX_BLOCKS:
@@ -255,6 +255,13 @@ def modal(
 def blocks_of(payload: dict[str, Any]) -> list[Block]:
     """The blocks of a message payload as models again (to show a reply inside a modal)."""
     return [b for b in (Block.parse(raw) for raw in payload.get("blocks") or []) if b is not None]
+
+
+def metadata_json(value: str | dict[str, Any]) -> str:
+    """private_metadata as compact JSON, non-ASCII kept as is (Slack counts characters, not bytes)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def loading_modal(title: str, callback_id: str) -> dict[str, Any]:

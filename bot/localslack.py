@@ -15,6 +15,7 @@ import json
 import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -247,7 +248,7 @@ class SlackPayloads:
             "token": "deprecated", "team_id": team_id or self.team_id, "team_domain": "acme",
             "channel_id": channel_id, "channel_name": "ops", "user_id": user_id, "user_name": user_id.lower(),
             "command": command, "text": text, "api_app_id": self.api_app_id, "is_enterprise_install": "false",
-            "response_url": response_url, "trigger_id": f"{next(self._ids)}.trigger",
+            "response_url": response_url, "trigger_id": self._trigger(),
         }
         return self._form(fields)
 
@@ -263,7 +264,7 @@ class SlackPayloads:
             "api_app_id": self.api_app_id,
             "token": "deprecated",
             "team": {"id": team, "domain": "acme"},
-            "trigger_id": f"{next(self._ids)}.trigger",
+            "trigger_id": self._trigger(),
             "actions": [{
                 "type": "button", "action_id": action_id, "block_id": "b", "value": value,
                 "action_ts": f"{time.time():.6f}", "text": {"type": "plain_text", "text": "x"},
@@ -293,7 +294,7 @@ class SlackPayloads:
             "user": {"id": user_id, "username": user_id.lower(), "team_id": team},
             "api_app_id": self.api_app_id,
             "token": "deprecated",
-            "trigger_id": f"{next(self._ids)}.trigger",
+            "trigger_id": self._trigger(),
             "view": submitted,
             "response_urls": [],
         }
@@ -302,10 +303,14 @@ class SlackPayloads:
     def event(self, event: dict[str, Any], *, team_id: str | None = None) -> tuple[str, dict[str, str]]:
         body = json.dumps({
             "token": "deprecated", "team_id": team_id or self.team_id, "api_app_id": self.api_app_id,
-            "type": "event_callback", "event_id": f"Ev{next(self._ids):08d}", "event_time": int(time.time()),
+            "type": "event_callback", "event_id": f"Ev{uuid.uuid4().hex[:12].upper()}", "event_time": int(time.time()),
             "event": event,
         })
         return body, {"Content-Type": "application/json", **self.sign(body)}
+
+    def _trigger(self) -> str:
+        """Unique across processes, like Slack's (the bot drops a delivery it has seen)."""
+        return f"{next(self._ids)}.{uuid.uuid4().hex}"
 
     def _form(self, fields: dict[str, str]) -> tuple[str, dict[str, str]]:
         body = urllib.parse.urlencode(fields)

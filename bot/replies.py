@@ -13,7 +13,7 @@ def usage(message: str, usage_lines: list[str]) -> dict[str, Any]:
     lines = "\n".join(f"`{bk.escape(line)}`" for line in usage_lines)
     return bk.message(
         [bk.section(f":warning: {bk.escape(message)}"), bk.context(f"Usage:\n{lines}")],
-        text=f"{message} Usage: {usage_lines[0] if usage_lines else '/ona help'}",
+        text=f"{bk.escape(message)} Usage: {bk.escape(usage_lines[0]) if usage_lines else '/ona help'}",
     )
 
 
@@ -21,11 +21,10 @@ def ona_error(exc: OnaError, *, mutating: bool) -> dict[str, Any]:
     """Ona's error in words an on-call admin can act on. Never a traceback, never a secret."""
     code = exc.code
     nothing_changed = " Nothing was changed." if mutating else ""
-    if isinstance(exc, OnaTimeout) and mutating:
-        text = (
-            ":hourglass: Ona did not answer in time. The change may or may not have been applied: "
-            "check the current state before trying again."
-        )
+    if mutating and isinstance(exc, OnaTransportError) and exc.may_have_applied:
+        lost = "Ona did not answer in time." if isinstance(exc, OnaTimeout) else "The connection to Ona broke."
+        text = (f":hourglass: {lost} The change may or may not have been applied: "
+                "check the current state before trying again.")
     elif code == "permission_denied":
         text = f":no_entry: The bot's Ona API key is not an admin of this organization.{nothing_changed}"
     elif code == "unauthenticated":

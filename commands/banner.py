@@ -104,8 +104,11 @@ def _validate_form(values: dict[str, Any], meta: dict[str, Any]) -> dict[str, An
         bk.context(f"{len(message)} / {MAX_MESSAGE} characters · banner will be "
                    f"{'*on*' if enabled else '*off*'} · Back to edit with ✕"),
     ]
+    meta = {**origin, "message": message, "enabled": enabled}
+    if len(bk.metadata_json(meta)) > bk.METADATA_MAX:  # the preview carries the message to Publish
+        return {"errors": {"message": "This message is too long to preview here: shorten it a little."}}
     return {"view": bk.modal("Announcement banner", preview, callback_id="banner_publish", submit="Publish",
-                             private_metadata={**origin, "message": message, "enabled": enabled})}
+                             private_metadata=meta)}
 
 
 @GROUP.view("banner_edit", validate=_validate_form)

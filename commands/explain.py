@@ -25,7 +25,7 @@ def explain(ctx: Context, args: Args) -> None:
         raise UsageError("Name an operation.", f"{USAGE}\nOperations: {', '.join(sorted(operations))}")
     name = args.words[0].lower()
     if name not in operations and name not in service.flow.policy.operations:
-        raise UsageError(f"There is no operation `{bk.escape(name[:60])}`.",
+        raise UsageError(f"There is no operation `{name[:60]}`.",
                          f"{USAGE}\nOperations: {', '.join(sorted(operations))}")
     rule = service.flow.policy.rule(name)
     lines = [

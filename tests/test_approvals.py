@@ -294,6 +294,9 @@ def test_crash_between_executing_and_the_ona_call_is_settled_without_a_call(abot
     request = only_request(abot)
     # The process died right after winning approved → executing, before calling Ona.
     assert store(abot).transition(request.id, "pending", EXECUTING)
+    abot.services.approvals.reconcile()  # too soon: it may still be running somewhere
+    assert only_request(abot).state == EXECUTING
+    abot.services.approvals.flow.clock = lambda: time.time() + 600  # the restart, minutes later
     abot.services.approvals.reconcile()
     settled = only_request(abot)
     assert settled.state == "failed" and settled.result == "outcome unknown, not retried"
@@ -307,6 +310,7 @@ def test_crash_after_the_ona_call_is_settled_as_succeeded(abot: BotHarness, emul
     request = only_request(abot)
     assert store(abot).transition(request.id, "pending", EXECUTING)
     emulator.state.banner.enabled = False  # Ona had applied it before the crash
+    abot.services.approvals.flow.clock = lambda: time.time() + 600
     abot.services.approvals.reconcile()
     assert only_request(abot).state == "succeeded"
     assert emulator.calls("UpdateAnnouncementBanner") == []

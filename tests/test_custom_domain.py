@@ -16,7 +16,7 @@ from commands import custom_domain
 from tests.harness import BotHarness, make_harness, message_text
 
 WHEN = datetime(2025, 4, 2, 12, 0, tzinfo=UTC)
-USAGE_SET = "/ona custom-domain set <domain> [aws|gcp] [account-id]"
+USAGE_SET = "/ona custom-domain set &lt;domain&gt; [aws|gcp] [account-id]"
 USAGE_SET_MRKDWN = "`/ona custom-domain set &lt;domain&gt; [aws|gcp] [account-id]`"  # as Slack must get it
 
 

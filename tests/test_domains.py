@@ -239,7 +239,7 @@ def test_add_unwraps_a_slack_auto_link(bot: BotHarness, emulator) -> None:
 ])
 def test_add_refuses_bad_input_before_ona(bot: BotHarness, emulator, text: str, expected: str) -> None:
     reply_text = bot.command(text).reply_text()
-    assert expected in reply_text and "/ona domain add <domain>" in reply_text
+    assert expected in reply_text and "/ona domain add &lt;domain&gt;" in reply_text
     assert emulator.calls("CreateDomainVerification") == []
 
 
@@ -300,13 +300,13 @@ def test_verify_of_a_verified_domain_changes_nothing(bot: BotHarness, emulator) 
 
 @pytest.mark.parametrize("text", ["domain verify", "domain verify acme"])
 def test_verify_refuses_bad_input(bot: BotHarness, emulator, text: str) -> None:
-    assert "/ona domain verify <domain>" in bot.command(text).reply_text()
+    assert "/ona domain verify &lt;domain&gt;" in bot.command(text).reply_text()
     assert emulator.calls("VerifyDomain") == []
 
 
 def test_verify_button_with_a_bad_value_gets_usage(bot: BotHarness, emulator) -> None:
     text = bot.click("domain:verify", "not json").reply_text()
-    assert "Give a domain name" in text and "/ona domain verify <domain>" in text
+    assert "Give a domain name" in text and "/ona domain verify &lt;domain&gt;" in text
 
 
 def test_verify_when_ona_is_down_says_nothing_changed(bot: BotHarness, emulator) -> None:
@@ -341,7 +341,7 @@ def test_remove_unknown_domain_is_a_friendly_not_found(bot: BotHarness, emulator
 
 @pytest.mark.parametrize("text", ["domain remove", "domain remove acme..com"])
 def test_remove_refuses_bad_input(bot: BotHarness, emulator, text: str) -> None:
-    assert "/ona domain remove <domain>" in bot.command(text).reply_text()
+    assert "/ona domain remove &lt;domain&gt;" in bot.command(text).reply_text()
 
 
 def test_remove_click_after_someone_else_removed_it(bot: BotHarness, emulator) -> None:

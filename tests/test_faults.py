@@ -144,9 +144,17 @@ def test_a_failing_read_is_retried_and_the_user_gets_the_normal_answer(fbot: Bot
 MUTATION_FAULTS = {
     "hangs past the timeout": {"code": None, "delay": HANG},
     "connection dropped": {"drop": True},
-    # The client does not retry this either: "a proxy may answer 503 after the write" (bot/ona/client.py).
-    "unavailable": {"code": "unavailable"},
 }
+
+
+def test_a_mutation_answered_unavailable_is_sent_once_and_the_user_is_told_nothing_changed(
+        fbot: BotHarness, emulator) -> None:
+    # Connect's `unavailable` means Ona did not process the call: the wording applies.
+    emulator.state.banner.enabled = True
+    emulator.inject_fault("UpdateAnnouncementBanner", code="unavailable")
+    text = fbot.command("banner off").reply_text(timeout=20)
+    assert "Ona did not answer; nothing was changed" in text
+    assert len(logged(emulator, "UpdateAnnouncementBanner")) == 1  # not retried: a write
 
 
 @pytest.mark.parametrize("fault", list(MUTATION_FAULTS))

@@ -122,7 +122,7 @@ def test_add_name_and_sso_prefix_in_any_order(bot: BotHarness, emulator) -> None
 def test_add_with_several_sso_configurations_asks_which(bot: BotHarness, emulator) -> None:
     _add_sso(emulator)
     text = bot.command("scim add").reply_text()
-    assert "pick one with `--sso <id>`" in text and "Okta" in text and OTHER_SSO[:8] in text
+    assert "pick one with `--sso &lt;id&gt;`" in text and "Okta" in text and OTHER_SSO[:8] in text
     assert emulator.calls("CreateSCIMConfiguration") == []
 
 
@@ -143,7 +143,7 @@ def test_add_without_sso_says_to_add_one_first(bot: BotHarness, emulator) -> Non
 ])
 def test_add_bad_input_gets_usage_and_nothing_is_created(bot: BotHarness, emulator, text, expected) -> None:
     reply = bot.command(text).reply_text()
-    assert expected in reply and "/ona scim add [name] [--sso <id>] [--expires 90d]" in reply
+    assert expected in reply and "/ona scim add [name] [--sso &lt;id&gt;] [--expires 90d]" in reply
     assert emulator.calls("CreateSCIMConfiguration") == []
 
 
@@ -206,7 +206,7 @@ def test_enable_when_already_enabled_changes_nothing(bot: BotHarness, emulator) 
 
 
 def test_enable_and_disable_need_an_id(bot: BotHarness) -> None:
-    assert "/ona scim enable <id>" in bot.command("scim enable").reply_text()
+    assert "/ona scim enable &lt;id&gt;" in bot.command("scim enable").reply_text()
     assert "is not an ID" in bot.command("scim disable xyz!").reply_text()
 
 

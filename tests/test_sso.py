@@ -135,7 +135,7 @@ def test_ambiguous_prefix_lists_the_candidates_and_a_longer_one_works(bot: BotHa
 ])
 def test_unknown_or_malformed_ids_are_refused_before_any_change(bot: BotHarness, emulator, given, expected) -> None:
     text = bot.command(f"sso deactivate {given}").reply_text()
-    assert expected in text and "/ona sso deactivate <id>" in text
+    assert expected in text and "/ona sso deactivate &lt;id&gt;" in text
     assert emulator.calls("UpdateSSOConfiguration") == []
 
 
@@ -319,7 +319,7 @@ def test_activate_when_already_active_changes_nothing(bot: BotHarness, emulator)
 
 def test_activate_needs_an_id(bot: BotHarness) -> None:
     text = bot.command("sso activate").reply_text()
-    assert "Give exactly one ID" in text and "/ona sso activate <id>" in text
+    assert "Give exactly one ID" in text and "/ona sso activate &lt;id&gt;" in text
 
 
 def test_activate_refused_by_ona_is_friendly(bot: BotHarness, emulator) -> None:

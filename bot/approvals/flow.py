@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from bot.approvals.policy import Policy, Rule
 from bot.approvals.store import (
@@ -53,6 +53,13 @@ class Decision:
     outcome: Outcome | None = None
     votes: list[dict[str, Any]] = field(default_factory=list)
 
+
+# Longer than any execution can take (the client's timeouts and retries are well under it): a request
+# `executing` for longer was left by a process that died.
+RECONCILE_GRACE = 300.0
+OUTCOME_UNKNOWN = "outcome unknown"
+UNCONFIRMED = ("Ona did not confirm the change: it may or may not have been applied. "
+               "Check the current state before asking again.")
 
 SYSTEM = Person(team_id="", user_id="system", email=None, name="ona-bot")
 
@@ -120,9 +127,10 @@ class ApprovalFlow:
         public, secret = split_secrets(op, params)
         before = self.read_before(operation, params)
         now = self.clock()
+        request_id = new_request_id()
         request = Request(
-            id=new_request_id(), operation=operation, policy_key=rule.operation, params=public, before=before,
-            after=expected_after(public, before), hash=request_hash(operation, public, before),
+            id=request_id, operation=operation, policy_key=rule.operation, params=public, before=before,
+            after=expected_after(public, before), hash=request_hash(request_id, operation, public, before),
             state=DRAFT if draft else PENDING, requester_team=actor.team_id, requester_id=actor.user_id,
             requester_email=actor.email, reason=reason, approvals_needed=rule.approvals,
             approvers=list(rule.approvers), created_at=now, expires_at=now + rule.ttl_seconds, origin=origin,
@@ -134,9 +142,9 @@ class ApprovalFlow:
         return request
 
     def submit_draft(self, request_id: str, actor: Person, reason: str) -> Request:
-        request = self._get(request_id)
+        request = self._get(request_id, actor)
         if request.requester_id != actor.user_id:
-            raise Refused("Only the requester can complete this request.")
+            self._refuse(actor, request, "Only the requester can complete this request.")
         if not self.store.transition(request_id, DRAFT, PENDING, reason=reason):
             raise Refused("This request was already submitted or has expired.")
         request = self._get(request_id)
@@ -144,19 +152,15 @@ class ApprovalFlow:
         return request
 
     def approve(self, request_id: str, actor: Person, claimed_hash: str) -> Decision:
-        request = self._get(request_id)
+        request = self._get(request_id, actor)
         if claimed_hash != request.hash:
-            self._audit("refused", actor, request, outcome="tampered approval (hash mismatch)")
-            raise Refused("This button does not match the request. Nothing was done.")
+            self._refuse(actor, request, "This button does not match the request. Nothing was done.",
+                         why="tampered approval (hash mismatch)")
         if request.state != PENDING:
             return self._already(request)
         if self.clock() >= request.expires_at:
             return self.expire(request)
-        try:
-            self.check_approver(request, actor)
-        except Refused as exc:
-            self._audit("refused", actor, request, outcome=str(exc))
-            raise
+        self._check_approver_audited(request, actor)
         if self.store.add_vote(request_id, actor.user_id, actor.team_id, actor.email):
             self._audit("vote", actor, request, outcome="approve")
         votes = self.store.votes(request_id)
@@ -193,22 +197,29 @@ class ApprovalFlow:
         try:
             outcome = op.apply(self.ona, params)
         except OnaError as exc:
-            self.store.transition(request.id, EXECUTING, FAILED, result=exc.user_message[:500])
-            self._audit("execute", actor, request, outcome=f"failed: {exc.code}")
-            return Decision(self._get(request.id), "executed", exc.user_message, votes=votes)
+            unknown = bool(getattr(exc, "may_have_applied", False))
+            result = (UNCONFIRMED if unknown else exc.user_message)[:500]
+            if not self.store.transition(request.id, EXECUTING, FAILED, result=result, sealed=None,
+                                         note=OUTCOME_UNKNOWN if unknown else None):
+                return self._already(self._get(request.id))
+            self._audit("execute", actor, request, outcome=f"failed: {exc.code}" + (" (may have applied)"
+                                                                                   if unknown else ""))
+            return Decision(self._get(request.id), "executed", result, votes=votes)
         secret_hash = sha256(outcome.secret) if outcome.secret else None
-        self.store.transition(request.id, EXECUTING, SUCCEEDED, result=outcome.text[:500],
-                              secret_sha256=secret_hash, sealed=None)
+        if not self.store.transition(request.id, EXECUTING, SUCCEEDED, result=outcome.text[:500],
+                                     secret_sha256=secret_hash, sealed=None):
+            # Another process settled it meanwhile (a restart's reconcile): say what the store says.
+            return self._already(self._get(request.id))
         self._audit("execute", actor, request, outcome="succeeded")
         return Decision(self._get(request.id), "executed", outcome.text, outcome=outcome, votes=votes)
 
     def deny(self, request_id: str, actor: Person, reason: str) -> Decision:
-        request = self._get(request_id)
+        request = self._get(request_id, actor)
         if request.state != PENDING:
             return self._already(request)
         if actor.user_id == request.requester_id:
-            raise Refused("To withdraw your own request, cancel it.")
-        self.check_approver(request, actor)
+            self._refuse(actor, request, "To withdraw your own request, cancel it.")
+        self._check_approver_audited(request, actor)
         if not self.store.transition(request_id, PENDING, DENIED, decided_by=actor.user_id,
                                      decided_at=self.clock(), note=reason, sealed=None):
             return self._already(self._get(request_id))
@@ -216,9 +227,9 @@ class ApprovalFlow:
         return Decision(self._get(request_id), "denied", reason)
 
     def cancel(self, request_id: str, actor: Person) -> Decision:
-        request = self._get(request_id)
+        request = self._get(request_id, actor)
         if actor.user_id != request.requester_id:
-            raise Refused("Only the requester can cancel a request.")
+            self._refuse(actor, request, "Only the requester can cancel a request.")
         if not self.store.transition(request_id, {PENDING, DRAFT}, CANCELLED, decided_by=actor.user_id,
                                      decided_at=self.clock(), sealed=None):
             return self._already(self._get(request_id))
@@ -239,10 +250,14 @@ class ApprovalFlow:
         cutoff = self.clock() - older_than
         return [self.execute(r, SYSTEM) for r in self.store.in_states(APPROVED) if (r.decided_at or 0) <= cutoff]
 
-    def reconcile(self) -> list[Request]:
-        """After a crash: a request left `executing` is settled by reading Ona, never run again."""
+    def reconcile(self, grace: float = RECONCILE_GRACE) -> list[Request]:
+        """After a crash: a request left `executing` for longer than any execution takes is settled by
+        reading Ona, never run again. (A younger one may still be running in a live process.)"""
         settled = []
+        cutoff = self.clock() - grace
         for request in self.store.in_states(EXECUTING):
+            if (request.updated_at or 0) > cutoff:
+                continue
             try:
                 now = self.read_before(request.operation, request.params)
             except OnaError:
@@ -261,11 +276,25 @@ class ApprovalFlow:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    def _get(self, request_id: str) -> Request:
-        request = self.store.get(request_id)
+    def _get(self, request_id: str, actor: Person | None = None) -> Request:
+        request = self.store.get(request_id) if request_id else None
         if request is None:
+            if actor is not None:  # a click on a request that does not exist: forged or stale, audited
+                self.store.audit(action="refused", team_id=actor.team_id, user_id=actor.user_id,
+                                 email=actor.email, request_id=request_id[:40], outcome="no such request")
             raise Refused("There is no such request.")
         return request
+
+    def _refuse(self, actor: Person, request: Request, message: str, *, why: str | None = None) -> NoReturn:
+        self._audit("refused", actor, request, outcome=why or message)
+        raise Refused(message)
+
+    def _check_approver_audited(self, request: Request, actor: Person) -> None:
+        try:
+            self.check_approver(request, actor)
+        except Refused as exc:
+            self._audit("refused", actor, request, outcome=str(exc))
+            raise
 
     def _already(self, request: Request) -> Decision:
         who = f" by <@{request.decided_by}>" if request.decided_by else ""
@@ -286,9 +315,10 @@ def split_secrets(op: Operation, params: dict[str, Any]) -> tuple[dict[str, Any]
     return public, secret
 
 
-def request_hash(operation: str, params: dict[str, Any], before: dict[str, Any]) -> str:
-    """Binds an approval to the exact change: operation, parameters and the state they change."""
-    return sha256(canonical({"operation": operation, "params": params, "before": before}))
+def request_hash(request_id: str, operation: str, params: dict[str, Any], before: dict[str, Any]) -> str:
+    """Binds an approval to this request and its exact change: operation, parameters and the state
+    they change (two requests for the same change still have different hashes)."""
+    return sha256(canonical({"id": request_id, "operation": operation, "params": params, "before": before}))
 
 
 def _who(principals: tuple[str, ...]) -> str:

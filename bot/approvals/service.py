@@ -194,6 +194,8 @@ class ApprovalService:
         for decision in self.flow.resume_approved():
             self.refresh_message(decision.request)
             self.tell_requester(decision.request, decision)
+        for request in self.flow.reconcile():  # left `executing` by a process that died
+            self.refresh_message(request)
         now = self.flow.clock()
         for request in self.flow.store.due_for_reminder(now):
             if not self.flow.store.claim_reminder(request.id):

@@ -71,13 +71,13 @@ class Request:
     secret_sha256: str | None = None
     reminded: int = 0
     sealed: str | None = None
+    updated_at: float | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Request:
         data = dict(row)
         for key in ("params", "before", "after", "origin", "approvers"):
             data[key] = json.loads(data[key] or ("[]" if key == "approvers" else "{}"))
-        data.pop("updated_at", None)
         return cls(**data)
 
 
@@ -130,6 +130,7 @@ class Store:
                 }, pk="id", not_null={"operation", "state", "hash"}, if_not_exists=True)
                 db["requests"].create_index(["state", "expires_at"], if_not_exists=True)
                 db["requests"].create_index(["requester_id"], if_not_exists=True)
+            db["deliveries"].create({"key": str, "at": float}, pk="key", if_not_exists=True)
             db["votes"].create({"request_id": str, "approver_id": str, "team_id": str, "email": str, "at": float},
                                pk=("request_id", "approver_id"), if_not_exists=True)
             db["audit"].create({
@@ -211,6 +212,15 @@ class Store:
                 "SELECT * FROM requests WHERE state = ? AND reminded = 0 AND channel IS NOT NULL "
                 "AND created_at + (expires_at - created_at) / 2 <= ?", (PENDING, now)).fetchall()
         return [Request.from_row(dict(r)) for r in rows]
+
+    def claim_delivery(self, key: str, now: float | None = None) -> bool:
+        """True the first time a Slack delivery (trigger_id / event_id) is seen, by any process."""
+        now = time.time() if now is None else now
+        with self.connect() as conn:
+            cursor = conn.execute("INSERT OR IGNORE INTO deliveries (key, at) VALUES (?, ?)", (key, now))
+            if cursor.rowcount == 1 and hash(key) % 200 == 0:  # now and then, forget old deliveries
+                conn.execute("DELETE FROM deliveries WHERE at < ?", (now - 3600,))
+            return cursor.rowcount == 1
 
     def claim_reminder(self, request_id: str) -> bool:
         """Only one process sends the half-time reminder."""

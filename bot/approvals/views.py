@@ -104,6 +104,8 @@ def _progress(request: Request, votes: list[dict[str, Any]]) -> str:
 
 def _final_line(request: Request, votes: list[dict[str, Any]]) -> str:
     line = STATE_LINE.get(request.state, request.state)
+    if request.state == "failed" and request.note == "outcome unknown":
+        line = ":warning: *Approved, but Ona did not confirm*"
     if request.decided_by and request.state in ("succeeded", "failed", "denied", "approved", "executing"):
         line += f" — by <@{request.decided_by}>"
     if request.decided_at:
