@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from socketserver import ThreadingMixIn
@@ -162,3 +164,41 @@ def make_harness(emulator: Any, slack: FakeSlack, *, api_key: str | None = None,
     parsed = parse_policy(policy, "test policy", None) if policy is not None else None
     services = build_services(settings, ona=ona, slack=slack_client(BOT_TOKEN, slack.api_url), policy=parsed)
     return BotHarness(settings, services, slack)
+
+
+# Every change needs one approval from another Ona admin, with a reason.
+APPROVAL_POLICY = """
+[defaults]
+approval = "required"
+approvals = 1
+requesters = ["ona:admins"]
+approvers = ["ona:admins"]
+ttl = "1h"
+reason = true
+"""
+APPROVALS_CHANNEL = "C0APPROVALS"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    """Poll with a deadline (never a fixed sleep); returns the predicate's first truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def wait_calls(emulator: Any, method: str, timeout: float = 10.0) -> list[Any]:
+    """The bodies Ona received for `method`, once there is at least one."""
+    return wait_until(lambda: emulator.calls(method), timeout, what=f"Ona to receive {method}")
+
+
+def buttons(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every button of a message or view by action id: in actions blocks and as section accessories."""
+    blocks = payload.get("blocks", [])
+    found = {e["action_id"]: e for b in blocks if b["type"] == "actions" for e in b["elements"]}
+    found.update({b["accessory"]["action_id"]: b["accessory"] for b in blocks
+                  if (b.get("accessory") or {}).get("type") == "button"})
+    return found

@@ -18,19 +18,18 @@ import pytest
 from bot.approvals.store import EXECUTING
 from bot.localslack import FakeSlack, text_input
 from bot.ona.models import OrganizationRole
-from tests.harness import BotHarness, make_harness, message_text
+from tests.harness import (
+    APPROVAL_POLICY,
+    APPROVALS_CHANNEL,
+    BotHarness,
+    buttons,
+    make_harness,
+    message_text,
+    wait_until,
+)
 
-APPROVAL_POLICY = """
-[defaults]
-approval = "required"
-approvals = 1
-requesters = ["ona:admins"]
-approvers = ["ona:admins"]
-ttl = "1h"
-reason = true
-"""
 TWO_APPROVALS = APPROVAL_POLICY.replace("approvals = 1", "approvals = 2")
-CHANNEL = "C0APPROVALS"
+CHANNEL = APPROVALS_CHANNEL
 
 
 @pytest.fixture
@@ -47,12 +46,6 @@ def request_banner_off(bot: BotHarness, *, user: str = "U0ALICE", reason: str = 
     return posted
 
 
-def buttons(payload: dict) -> dict[str, dict]:
-    """Every button of a message by action id: in actions blocks and as section accessories."""
-    found = {e["action_id"]: e for b in payload.get("blocks", []) if b["type"] == "actions" for e in b["elements"]}
-    found.update({b["accessory"]["action_id"]: b["accessory"] for b in payload.get("blocks", [])
-                  if (b.get("accessory") or {}).get("type") == "button"})
-    return found
 
 
 def channel_message(bot: BotHarness) -> dict:
@@ -65,11 +58,6 @@ def approve(bot: BotHarness, posted: dict, user: str) -> Any:
     return bot.click("approval:approve", button["value"], user=user, channel_id=CHANNEL)
 
 
-def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def store(bot: BotHarness):

@@ -13,7 +13,7 @@ from bot.localslack import text_input
 from bot.ona.emulator.state import new_id
 from bot.ona.models import CustomDomain, CustomDomainProvider
 from commands import custom_domain
-from tests.harness import BotHarness, make_harness, message_text
+from tests.harness import APPROVAL_POLICY, BotHarness, make_harness, message_text
 
 WHEN = datetime(2025, 4, 2, 12, 0, tzinfo=UTC)
 USAGE_SET = "/ona custom-domain set &lt;domain&gt; [aws|gcp] [account-id]"
@@ -52,16 +52,6 @@ def _button(payload: dict[str, Any], action_id: str) -> dict[str, Any]:
                 if e["action_id"] == action_id)
 
 
-# Every change needs one approval from another Ona admin, with a reason (as in tests/test_approvals.py).
-APPROVAL_POLICY = """
-[defaults]
-approval = "required"
-approvals = 1
-requesters = ["ona:admins"]
-approvers = ["ona:admins"]
-ttl = "1h"
-reason = true
-"""
 
 
 def approve(bot: BotHarness, posted: dict[str, Any], user: str) -> Any:

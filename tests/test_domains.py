@@ -13,7 +13,7 @@ import pytest
 from bot.ona.emulator.state import new_id
 from bot.ona.models import DomainVerification, DomainVerificationState
 from commands import domains
-from tests.harness import BotHarness, make_harness, message_text
+from tests.harness import APPROVAL_POLICY, BotHarness, make_harness, message_text
 
 CREATED = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -44,16 +44,6 @@ def _button(payload: dict[str, Any], action_id: str) -> dict[str, Any]:
     return next(b for b in _buttons(payload) if b["action_id"] == action_id)
 
 
-# Every change needs one approval from another Ona admin, with a reason (as in tests/test_approvals.py).
-APPROVAL_POLICY = """
-[defaults]
-approval = "required"
-approvals = 1
-requesters = ["ona:admins"]
-approvers = ["ona:admins"]
-ttl = "1h"
-reason = true
-"""
 
 
 def approve(bot: BotHarness, posted: dict[str, Any], user: str) -> Any:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,32 +23,15 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.approvals.store import APPROVED, EXECUTING, FINAL, PENDING
 from bot.localslack import FakeSlack, text_input
-from tests.harness import SIGNING_SECRET, BotHarness, message_text
+from tests.harness import APPROVAL_POLICY, SIGNING_SECRET, BotHarness, message_text, wait_until
 from tests.workers.bots import SHORT_TIMEOUT, build_harness, close_harness
 
-APPROVAL_POLICY = """
-[defaults]
-approval = "required"
-approvals = 1
-requesters = ["ona:admins"]
-approvers = ["ona:admins"]
-ttl = "1h"
-reason = true
-"""
 CHANNEL = "C0APPROVALS"
 ALL_STATES = ("draft", "pending", "approved", "executing", "succeeded", "failed", "denied", "expired",
               "cancelled", "conflict")
 HANG = 1.5  # seconds Ona takes to answer when it "hangs": three times the client's read timeout (0.5 s)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def logged(emulator, method: str) -> list[dict[str, Any]]:

@@ -28,19 +28,10 @@ from bot.localslack import (
 )
 from commands import GROUPS
 from tests.blockkit import MESSAGE_METHODS, check_call, check_view
-from tests.harness import BotHarness, message_text
+from tests.harness import APPROVAL_POLICY, BotHarness, message_text
 from tests.secretscan import ARCHIVE
 from tests.workers.bots import build_harness, close_harness
 
-APPROVAL_POLICY = """
-[defaults]
-approval = "required"
-approvals = 1
-requesters = ["ona:admins"]
-approvers = ["ona:admins"]
-ttl = "1h"
-reason = true
-"""
 CHANNEL = "C0APPROVALS"
 INTERNAL_ERROR = "Something went wrong"
 ANSWERS = {"response_url", "views.open", "chat.postEphemeral", "chat.postMessage"}  # ways the bot answers

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.localslack import checkboxes, multi_select, number_input, select, text_input
-from tests.harness import BotHarness, message_text
+from tests.harness import BotHarness, message_text, wait_calls
 
 TOGGLES_NOW = ["members_create_projects"]
 
@@ -46,7 +46,7 @@ def test_edit_sends_only_the_changed_field(bot: BotHarness, emulator) -> None:
     form = bot.filled_view("policies_edit")
     answer = bot.submit(form, _values(form, maximum_environment_timeout=text_input("2h")))
     assert answer.status_code == 200 and not answer.content.strip(b"{}")  # closes the modal
-    emulator_calls = _wait_calls(emulator, "UpdateOrganizationPolicies")
+    emulator_calls = wait_calls(emulator, "UpdateOrganizationPolicies")
     assert emulator_calls == [{"organizationId": emulator.organization_id, "maximumEnvironmentTimeout": "7200s"}]
     assert emulator.state.policies.maximum_environment_timeout == timedelta(hours=2)
 
@@ -60,7 +60,7 @@ def test_edit_sends_explicit_false_and_nested_agent_fields(bot: BotHarness, emul
     new_toggles = [t for t in toggles if t != "members_create_projects"]
     bot.submit(form, _values(form, toggles=checkboxes(new_toggles),
                              **{"agent.max_subagents_per_environment": number_input(3)}))
-    body = _wait_calls(emulator, "UpdateOrganizationPolicies")[0]
+    body = wait_calls(emulator, "UpdateOrganizationPolicies")[0]
     assert body == {
         "organizationId": emulator.organization_id,
         "membersCreateProjects": False,
@@ -109,12 +109,3 @@ def test_unknown_subcommand_gets_nearest_usage(bot: BotHarness) -> None:
     text = bot.command("polcies").reply_text()
     assert "Did you mean `policies`" in text and "/ona policies edit" in text
 
-
-def _wait_calls(emulator, method: str, timeout: float = 10.0) -> list:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not emulator.calls(method):
-        assert time.monotonic() < deadline, f"Ona never received {method}"
-        time.sleep(0.01)
-    return emulator.calls(method)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,18 +14,11 @@ from bot.localslack import text_input
 from bot.ona.emulator.state import SEED_SSO_CLIENT_SECRET, SEED_SSO_ID
 from bot.ona.models import SSOConfiguration, SSOConfigurationState
 from commands import sso as sso_module
-from tests.harness import BotHarness, make_harness, message_text
+from tests.harness import BotHarness, make_harness, message_text, wait_calls
 
 SECRET = "GOCSPX-very-secret-value-0123456789"
 OTHER_ID = "5d3c1b2a-7e6f-4a8b-9c0d-1e2f3a4b5c6d"
 
-
-def _wait_calls(emulator, method: str, timeout: float = 10.0) -> list:
-    deadline = time.monotonic() + timeout
-    while not emulator.calls(method):
-        assert time.monotonic() < deadline, f"Ona never received {method}"
-        time.sleep(0.01)
-    return emulator.calls(method)
 
 
 def _buttons(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -230,7 +222,7 @@ def test_edit_opens_loading_then_fills_and_sends_only_what_changed(bot: BotHarne
 
     bot.submit(form, _form_values(form, display_name="Google SSO", email_domains="example.com"))
     assert "Updated SSO configuration *Google SSO*" in sent.reply_text()
-    assert _wait_calls(emulator, "UpdateSSOConfiguration") == [
+    assert wait_calls(emulator, "UpdateSSOConfiguration") == [
         {"ssoConfigurationId": SEED_SSO_ID, "displayName": "Google SSO"}
     ]
     assert emulator.state.secrets[SEED_SSO_ID] == SEED_SSO_CLIENT_SECRET  # empty secret kept the old one
@@ -416,7 +408,7 @@ def test_edit_through_approval_seals_the_secret_until_an_approver_runs_it(emulat
         assert emulator.calls("UpdateSSOConfiguration") == []
         approve = _buttons(posted)["approval:approve"]
         abot.click("approval:approve", approve["value"], user="U0BOB", channel_id="C0APPROVALS").reply()
-        assert _wait_calls(emulator, "UpdateSSOConfiguration") == [
+        assert wait_calls(emulator, "UpdateSSOConfiguration") == [
             {"ssoConfigurationId": SEED_SSO_ID, "clientSecret": SECRET, "displayName": "Okta"}]
         assert emulator.state.secrets[SEED_SSO_ID] == SECRET
         db = Path(abot.settings.db_path).read_bytes()
