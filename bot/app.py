@@ -1,7 +1,7 @@
 """Slack wiring: build the Bolt app and register `/ona`, every button and every modal of every group.
 
-Each listener acks first (Slack's 3-second deadline), then works: Bolt runs listeners on its thread
-pool and returns the HTTP response as soon as `ack()` is called.
+Each listener acks first (Slack's 3-second deadline) and hands the work to a bounded WorkPool
+(bot/work.py), so that no slow Ona call can delay another request's ack.
 """
 
 from __future__ import annotations
@@ -19,12 +19,17 @@ from bot.blocks import submitted_values
 from bot.context import Context, Services
 from bot.registry import ActionHandler, Group, ViewSpec
 from bot.router import Router, guarded
+from bot.work import WorkPool
 
 log = logging.getLogger("ona.bot")
 
 
+BUSY = ":hourglass: The bot is busy right now: please try again in a few seconds. Nothing was done."
+
+
 def build_app(
-    services: Services, *, signing_secret: str, process_before_response: bool = False, token_verification: bool = True
+    services: Services, *, signing_secret: str, process_before_response: bool = False,
+    token_verification: bool = True, work: WorkPool | None = None,
 ) -> App:
     app = App(
         client=services.slack,
@@ -35,6 +40,7 @@ def build_app(
     )
     router = Router(services.groups)
     deliveries = services.approvals.flow.store if services.approvals is not None else None
+    pool = work or WorkPool(inline=process_before_response)
 
     @app.middleware
     def once_per_delivery(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
@@ -49,20 +55,23 @@ def build_app(
 
     @app.command("/ona")
     def on_command(ack: Ack, body: dict[str, Any], respond: Any) -> None:
+        if not pool.reserve():
+            ack(text=BUSY)
+            return
         ack()
         ctx = Context(
             services, user_id=body["user_id"], team_id=body.get("team_id", ""), channel_id=body.get("channel_id"),
             trigger_id=body.get("trigger_id"), response_url=body.get("response_url"), respond=respond,
         )
-        router.dispatch(ctx, body.get("text", ""))
+        pool.start(lambda: router.dispatch(ctx, body.get("text", "")))
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if services.approvals is not None and event.get("tab", "home") == "home":
-            services.approvals.publish_home(body.get("team_id", ""), event["user"])
+        if services.approvals is not None and event.get("tab", "home") == "home" and pool.reserve():
+            pool.start(lambda: services.approvals.publish_home(body.get("team_id", ""), event["user"]))
 
     for group in services.groups:
-        _register_group(app, services, group)
+        _register_group(app, services, group, pool)
     return app
 
 
@@ -100,27 +109,33 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
     )
 
 
-def _register_group(app: App, services: Services, group: Group) -> None:
+def _register_group(app: App, services: Services, group: Group, pool: WorkPool) -> None:
     # Listeners are built by factories: Bolt injects arguments by name, so no default-arg binding.
     for action_id, handler in group.actions.items():
         # Pagination buttons add ":next"/":prev" to the id; one listener serves all of them.
-        listener = _action_listener(services, group, handler, mutating=action_id not in group.read_only_actions)
+        listener = _action_listener(services, group, handler, pool,
+                                    mutating=action_id not in group.read_only_actions)
         app.action(re.compile(rf"^{re.escape(action_id)}(:.*)?$"))(listener)
     for callback_id, spec in group.views.items():
-        app.view(callback_id)(_view_listener(services, group, spec))
+        app.view(callback_id)(_view_listener(services, group, spec, pool))
 
 
-def _action_listener(services: Services, group: Group, handler: ActionHandler, *,
+def _action_listener(services: Services, group: Group, handler: ActionHandler, pool: WorkPool, *,
                      mutating: bool) -> Callable[..., None]:
     def on_action(ack: Ack, body: dict[str, Any], respond: Any) -> None:
+        if not pool.reserve():
+            ack()
+            if respond is not None:
+                respond(text=BUSY, response_type="ephemeral", replace_original=False)
+            return
         ack()
         ctx = context_from_payload(services, body, respond)
-        guarded(ctx, lambda: handler(ctx, body), usage=group.usages, mutating=mutating)
+        pool.start(lambda: guarded(ctx, lambda: handler(ctx, body), usage=group.usages, mutating=mutating))
 
     return on_action
 
 
-def _view_listener(services: Services, group: Group, spec: ViewSpec) -> Callable[..., None]:
+def _view_listener(services: Services, group: Group, spec: ViewSpec, pool: WorkPool) -> Callable[..., None]:
     def on_view(ack: Ack, body: dict[str, Any]) -> None:
         view = body["view"]
         meta = _metadata(view)
@@ -139,7 +154,12 @@ def _view_listener(services: Services, group: Group, spec: ViewSpec) -> Callable
             return
         ack()
         ctx = context_from_payload(services, body)
-        guarded(ctx, lambda: spec.submit(ctx, verdict.get("params", {}), meta), usage=group.usages, mutating=True)
+        submit = lambda: guarded(ctx, lambda: spec.submit(ctx, verdict.get("params", {}), meta),  # noqa: E731
+                                 usage=group.usages, mutating=True)
+        if pool.reserve():
+            pool.start(submit)
+        else:  # a submitted form is never dropped: run it here, in Bolt's listener thread
+            submit()
 
     return on_view
 

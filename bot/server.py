@@ -44,8 +44,11 @@ def serve_http(settings: Settings, *, host: str, port: int, workers: int = 1, th
             for key, value in {
                 "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
                 "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
+                # gunicorn ≥ 23 opens one control socket per user by default: two bots on a host would clash.
+                "control_socket_disable": True,
             }.items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
 
         def load(self) -> Callable[..., Iterable[bytes]]:
             # Runs in each worker (no preload): its own clients, database connections and sweeper thread.
@@ -91,3 +94,4 @@ def _configure_logging() -> None:
     # requester: never below INFO, whatever the root level.
     for name in ("slack_sdk", "slack_bolt", "ona.bolt"):
         logging.getLogger(name).setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP call: ona.client logs what matters

@@ -26,6 +26,7 @@ from bot.localslack import FakeSlack, SlackPayloads
 from bot.ona.client import OnaClient
 from bot.server import EVENTS_PATH, wsgi_app
 from bot.settings import Settings
+from bot.work import WorkPool
 from tests.secretscan import ARCHIVE
 
 SIGNING_SECRET = "test-signing-secret"
@@ -84,7 +85,8 @@ class BotHarness:
         self.settings = settings
         self.services = services
         self.slack = slack
-        self.app = build_app(services, signing_secret=SIGNING_SECRET)
+        self.work = WorkPool()
+        self.app = build_app(services, signing_secret=SIGNING_SECRET, work=self.work)
         self.payloads = SlackPayloads(SIGNING_SECRET)
         self._server = make_server("127.0.0.1", 0, wsgi_app(self.app), server_class=_ThreadingWSGIServer,
                                    handler_class=_QuietHandler)
@@ -94,6 +96,7 @@ class BotHarness:
         self._n = itertools.count(1)
 
     def close(self) -> None:
+        self.work.close()
         self.http.close()
         self._server.shutdown()
         self._server.server_close()

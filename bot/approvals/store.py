@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -102,42 +103,57 @@ class Sealer:
 class Store:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
+        self._local = threading.local()
         self.migrate()
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        try:
+        """This thread's connection, opened once: a sqlite3 connection belongs to the thread that made it,
+        and opening one per statement costs more than the statement (and checkpoints WAL on close)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA synchronous = NORMAL")
-            yield conn
-        finally:
-            conn.close()
+            self._local.conn = conn
+        yield conn
 
     def migrate(self) -> None:
         with self.connect() as conn:
             conn.execute("PRAGMA journal_mode = WAL")
-            db = sqlite_utils.Database(conn)
-            if "requests" not in db.table_names():
-                db["requests"].create({
-                    "id": str, "operation": str, "policy_key": str, "params": str, "before": str, "after": str,
-                    "hash": str, "state": str, "requester_team": str, "requester_id": str,
-                    "requester_email": str, "reason": str, "approvals_needed": int, "approvers": str,
-                    "created_at": float, "expires_at": float, "origin": str, "channel": str, "ts": str,
-                    "decided_by": str, "decided_at": float, "note": str, "result": str, "secret_sha256": str,
-                    "reminded": int, "sealed": str, "updated_at": float,
-                }, pk="id", not_null={"operation", "state", "hash"}, if_not_exists=True)
-                db["requests"].create_index(["state", "expires_at"], if_not_exists=True)
-                db["requests"].create_index(["requester_id"], if_not_exists=True)
-            db["deliveries"].create({"key": str, "at": float}, pk="key", if_not_exists=True)
-            db["votes"].create({"request_id": str, "approver_id": str, "team_id": str, "email": str, "at": float},
-                               pk=("request_id", "approver_id"), if_not_exists=True)
-            db["audit"].create({
-                "seq": int, "at": str, "team_id": str, "user_id": str, "email": str, "action": str,
-                "operation": str, "request_id": str, "params": str, "outcome": str, "prev_hash": str,
-                "hash": str,
-            }, pk="seq", if_not_exists=True)
+            # One process creates the schema; another starting at the same moment waits, then finds it.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._create_tables(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _create_tables(conn: sqlite3.Connection) -> None:
+        db = sqlite_utils.Database(conn)
+        if "requests" not in db.table_names():
+            db["requests"].create({
+                "id": str, "operation": str, "policy_key": str, "params": str, "before": str, "after": str,
+                "hash": str, "state": str, "requester_team": str, "requester_id": str,
+                "requester_email": str, "reason": str, "approvals_needed": int, "approvers": str,
+                "created_at": float, "expires_at": float, "origin": str, "channel": str, "ts": str,
+                "decided_by": str, "decided_at": float, "note": str, "result": str, "secret_sha256": str,
+                "reminded": int, "sealed": str, "updated_at": float,
+            }, pk="id", not_null={"operation", "state", "hash"}, if_not_exists=True)
+            db["requests"].create_index(["state", "expires_at"], if_not_exists=True)
+            db["requests"].create_index(["requester_id"], if_not_exists=True)
+        db["deliveries"].create({"key": str, "at": float}, pk="key", if_not_exists=True)
+        db["votes"].create({"request_id": str, "approver_id": str, "team_id": str, "email": str, "at": float},
+                           pk=("request_id", "approver_id"), if_not_exists=True)
+        db["audit"].create({
+            "seq": int, "at": str, "team_id": str, "user_id": str, "email": str, "action": str,
+            "operation": str, "request_id": str, "params": str, "outcome": str, "prev_hash": str,
+            "hash": str,
+        }, pk="seq", if_not_exists=True)
+
 
     # --- requests -------------------------------------------------------------------------------
 

@@ -224,7 +224,7 @@ class OnaClient(OrganizationMethods):
                      method, error.code, _ms(started), attempt)
             raise error from None  # httpx's exception holds the request, headers and key included
         if response.status_code == 200:
-            log.info("ona call %s status=200 duration_ms=%.0f attempt=%d", method, _ms(started), attempt)
+            log.debug("ona call %s status=200 duration_ms=%.0f attempt=%d", method, _ms(started), attempt)
             return self._decode(method, response)
         content = response.content.replace(self._api_key.get_secret_value().encode(), b"[redacted]")
         error = error_from_response(response.status_code, response.headers, content, method=method)
