@@ -17,7 +17,7 @@ log = logging.getLogger("ona.bot")
 
 
 class WorkPool:
-    def __init__(self, threads: int = 8, backlog: int = 64, *, inline: bool = False) -> None:
+    def __init__(self, threads: int = 4, backlog: int = 64, *, inline: bool = False) -> None:
         self.inline = inline  # process_before_response (FaaS, demo): run in the listener, in order
         self.limit = threads + backlog
         self._pending = 0
