@@ -181,6 +181,20 @@ class Group:
         return [f"/ona {s.usage}" for s in self.subcommands.values()]
 
 
+def existence(key: str, fetch: Callable[[OnaClient, str], Any]) -> Callable[[OnaClient, dict[str, Any]], dict]:
+    """The `read` of a removal: whether the thing named by params[key] still exists in Ona."""
+    from bot.ona.errors import NotFound
+
+    def read(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            fetch(ona, params[key])
+        except NotFound:
+            return {key: params[key], "exists": False}
+        return {key: params[key], "exists": True}
+
+    return read
+
+
 def action_value(payload: dict[str, Any]) -> dict[str, Any]:
     """The JSON value a button carries (see blocks.button); {} when it is not JSON."""
     action = (payload.get("actions") or [{}])[0]

@@ -17,7 +17,7 @@ from bot.ona.client import OnaClient
 from bot.ona.errors import NotFound
 from bot.ona.models import SCIMConfiguration, SSOConfiguration
 from bot.ona.rules import RULES
-from bot.registry import Args, Group, Outcome, UsageError, action_value
+from bot.registry import Args, Group, Outcome, UsageError, action_value, existence
 from commands.sso import find_sso, name_of
 
 GROUP = Group("scim", "SCIM provisioning")
@@ -348,15 +348,7 @@ GROUP.operation("scim.enable", "Enable SCIM provisioning", read=_read_enabled)(_
 GROUP.operation("scim.disable", "Disable SCIM provisioning", read=_read_enabled)(_apply_enabled)
 
 
-def _read_exists(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        _get(ona, params["scim_configuration_id"])
-    except NotFound:
-        return {"scim_configuration_id": params["scim_configuration_id"], "exists": False}
-    return {"scim_configuration_id": params["scim_configuration_id"], "exists": True}
-
-
-@GROUP.operation("scim.remove", "Remove a SCIM configuration", read=_read_exists)
+@GROUP.operation("scim.remove", "Remove a SCIM configuration", read=existence("scim_configuration_id", _get))
 def remove_scim(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     scim = _get(ona, params["scim_configuration_id"])
     ona.delete_scim_configuration(scim_configuration_id=scim.id)

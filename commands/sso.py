@@ -23,7 +23,7 @@ from bot.ona.client import OnaClient
 from bot.ona.errors import NotFound, OnaError
 from bot.ona.models import AdditionalScopesUpdate, SSOConfiguration, SSOConfigurationState
 from bot.ona.rules import RULES
-from bot.registry import Args, Group, Outcome, UsageError, action_value
+from bot.registry import Args, Group, Outcome, UsageError, action_value, existence
 
 GROUP = Group("sso", "SSO (OIDC)")
 
@@ -481,15 +481,7 @@ GROUP.operation("sso.activate", "Activate an SSO configuration", read=_read_stat
 GROUP.operation("sso.deactivate", "Deactivate an SSO configuration", read=_read_state)(_set_state)
 
 
-def _read_exists(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        _get(ona, params["sso_configuration_id"])
-    except NotFound:
-        return {"sso_configuration_id": params["sso_configuration_id"], "exists": False}
-    return {"sso_configuration_id": params["sso_configuration_id"], "exists": True}
-
-
-@GROUP.operation("sso.remove", "Remove an SSO configuration", read=_read_exists)
+@GROUP.operation("sso.remove", "Remove an SSO configuration", read=existence("sso_configuration_id", _get))
 def remove_sso(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     sso = _get(ona, params["sso_configuration_id"])
     ona.delete_sso_configuration(sso_configuration_id=sso.id)
