@@ -125,7 +125,7 @@ def _action_listener(services: Services, group: Group, handler: ActionHandler, p
     def on_action(ack: Ack, body: dict[str, Any], respond: Any) -> None:
         if not pool.reserve():
             ack()
-            if respond is not None:
+            if respond is not None and pool.may_notify():  # a click's ack carries no message
                 respond(text=BUSY, response_type="ephemeral", replace_original=False)
             return
         ack()

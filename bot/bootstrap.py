@@ -17,6 +17,7 @@ from bot.mutations import operations_of
 from bot.ona.client import OnaClient
 from bot.registry import Group, Operation
 from bot.settings import Settings
+from bot.work import WorkPool
 from commands import GROUPS
 
 
@@ -64,5 +65,6 @@ def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: W
 
 def build(settings: Settings, **overrides) -> tuple[Services, App]:
     services = build_services(settings, **overrides)
-    app = build_app(services, signing_secret=settings.slack_signing_secret.get_secret_value())
+    app = build_app(services, signing_secret=settings.slack_signing_secret.get_secret_value(),
+                    work=WorkPool(rate=settings.work_rate))
     return services, app

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     db_path: Path = Field(default=Path("ona-bot.db"), validation_alias="ONA_BOT_DB")
     approvals_channel: str | None = Field(default=None, validation_alias="ONA_BOT_APPROVALS_CHANNEL")
     policy_file: Path | None = Field(default=None, validation_alias="ONA_BOT_POLICY_FILE")
+    work_rate: float = Field(default=30.0, gt=0, validation_alias="ONA_BOT_WORK_RATE")
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -10,16 +10,47 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 log = logging.getLogger("ona.bot")
 
+# Requests whose work starts per second, per bot process. An on-call team sends a few a minute, and
+# Slack's own rate limits (about one message a second per channel) cap what the bot could answer.
+DEFAULT_RATE = 30.0
+
+
+class TokenBucket:
+    """At most `rate` a second, in bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens = float(burst)
+        self._refilled = clock()
+
+    def take(self) -> bool:
+        """Not thread safe on its own: callers hold their lock."""
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._refilled) * self.rate)
+        self._refilled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
 
 class WorkPool:
-    def __init__(self, threads: int = 4, backlog: int = 64, *, inline: bool = False) -> None:
+    def __init__(self, threads: int = 4, backlog: int = 64, *, rate: float | None = DEFAULT_RATE,
+                 burst: int = 30, inline: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         self.inline = inline  # process_before_response (FaaS, demo): run in the listener, in order
         self.limit = threads + backlog
+        # Admission: at most `rate` requests' work a second (bursts of `burst`). Beyond what Slack's own
+        # rate limits let the bot answer anyway, work would only take the CPU the acks need; and the
+        # "busy" notices that cost a Slack call are themselves bounded.
+        unlimited = rate is None or inline  # inline (demo, FaaS) runs one request at a time anyway
+        self._admit = None if unlimited else TokenBucket(rate, burst, clock)
+        self._notices = None if unlimited else TokenBucket(rate / 3, burst // 3 or 1, clock)
         self._pending = 0
         self._lock = threading.Lock()
         self._executor = None if inline else ThreadPoolExecutor(threads, thread_name_prefix="ona-work")
@@ -27,10 +58,15 @@ class WorkPool:
     def reserve(self) -> bool:
         """Claim a place before acking, so a full pool can say "busy" in the ack itself."""
         with self._lock:
-            if self._pending >= self.limit:
+            if self._pending >= self.limit or (self._admit is not None and not self._admit.take()):
                 return False
             self._pending += 1
             return True
+
+    def may_notify(self) -> bool:
+        """Whether a turned-away request that needs a Slack call to say "busy" may make one now."""
+        with self._lock:
+            return self._notices is None or self._notices.take()
 
     def start(self, work: Callable[[], None]) -> None:
         """Run reserved work (guarded by its caller: it never raises into the pool)."""

@@ -85,7 +85,7 @@ class BotHarness:
         self.settings = settings
         self.services = services
         self.slack = slack
-        self.work = WorkPool()
+        self.work = WorkPool(rate=None)  # tests send bursts (50 clicks at once) on purpose
         self.app = build_app(services, signing_secret=SIGNING_SECRET, work=self.work)
         self.payloads = SlackPayloads(SIGNING_SECRET)
         self._server = make_server("127.0.0.1", 0, wsgi_app(self.app), server_class=_ThreadingWSGIServer,

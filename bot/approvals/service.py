@@ -140,7 +140,8 @@ class ApprovalService:
 
     def _show(self, ctx: Context, decision: Decision) -> None:
         request = decision.request
-        self.refresh_message(request)
+        if decision.kind != "already":  # (the message was updated when it was decided)
+            self.refresh_message(request)
         if decision.kind == "vote":
             ctx.reply(replies.info(f":ballot_box_with_check: Your approval is recorded: {decision.message}."))
             return
