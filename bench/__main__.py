@@ -90,11 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("SQLite state transitions (pending → approved → executing → succeeded), per second")
     print_table([
-        ["Store.transition (a connection per call)", f"{sql.store:,.0f}"],
+        ["Store.transition (one connection per thread)", f"{sql.store:,.0f}"],
         ["raw sqlite3, one open connection", f"{sql.raw:,.0f}"],
-        ["raw sqlite3, a connection per UPDATE (as Store does)", f"{sql.raw_connect_each:,.0f}"],
+        ["raw sqlite3, a connection per UPDATE (as Store did first)", f"{sql.raw_connect_each:,.0f}"],
         ["Store while another connection holds the db open", f"{sql.store_db_held_open:,.0f}"],
-        ["Store with one connection per thread (prototype)", f"{sql.persistent_store:,.0f}"],
     ], headers=("measure", "transitions/s"))
     print()
     rows = summary_rows(acks, sql, flow, ready)
@@ -157,7 +156,6 @@ def summary_rows(acks: ack.AckReport, sql: approvals.TransitionReport, flow: app
                     f"≥ {STORE_MIN:.0%}", sql.ratio >= STORE_MIN))
     rows.append(Row("approvals opened+approved+executed, end to end", f"{flow.per_second:.1f}/s "
                     f"(open {flow.ms_open:.1f} ms, approve+execute {flow.ms_approve:.1f} ms)"))
-    rows.append(Row("  same with Store on a connection per thread (prototype)", f"{flow.per_second_persistent:.1f}/s"))
     per = ", ".join(f"{mb:.0f}" for mb in acks.rss_hwm_per_process.values())
     rows.append(Row("peak RSS of ona-bot serve under load (Σ VmHWM master+worker)",
                     f"{acks.rss_hwm_mb:.0f} MB ({per}; Σ VmRSS sampled: {acks.rss_sampled_peak_mb:.0f})",

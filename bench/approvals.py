@@ -9,17 +9,15 @@ Transitions: pending → approved → executing → succeeded through Store.tran
 sqlite3 loop doing the same conditional UPDATEs (the same SQL text and parameters) on a database made
 by the same Store.migrate (same schema, WAL) with the same connection settings (isolation_level None,
 busy_timeout 30 s, synchronous NORMAL), over one connection kept open. Two diagnostics split the gap:
-raw sqlite3 opening a connection per UPDATE as Store does, and Store while another connection holds
+raw sqlite3 opening a connection per UPDATE (as Store first did), and Store while another connection holds
 the database open (so closing Store's connection does not checkpoint the WAL).
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,32 +38,12 @@ STEPS: list[tuple[str, str, dict]] = [
 ]
 
 
-class PersistentStore(Store):
-    """A prototype of the fix, for comparison only: one connection per thread, kept open."""
-
-    def __init__(self, path: Path | str) -> None:
-        self._local = threading.local()
-        super().__init__(path)
-
-    @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-        yield conn
-
-
 @dataclass
 class TransitionReport:
     store: float  # transitions per second
     raw: float
     raw_connect_each: float
     store_db_held_open: float
-    persistent_store: float
     rows: int
 
     @property
@@ -161,15 +139,12 @@ def transitions(directory: Path, *, rows: int, budget: float) -> TransitionRepor
     finally:
         holder.close()
 
-    persistent = _fresh_db(directory, "persistent.db", rows, PersistentStore)
-    persistent_rate = _timed(rows, budget, store_step(persistent))
-    return TransitionReport(store_rate, raw_rate, each_rate, held_rate, persistent_rate, rows)
+    return TransitionReport(store_rate, raw_rate, each_rate, held_rate, rows)
 
 
 @dataclass
 class FlowReport:
     per_second: float
-    per_second_persistent: float
     done: int
     ms_open: float
     ms_approve: float
@@ -178,8 +153,7 @@ class FlowReport:
 def end_to_end(stack: Stack, *, budget: float, max_requests: int) -> FlowReport:
     """Requests opened, approved and executed per second through ApprovalFlow (sequential)."""
     rate, done, ms_open, ms_approve = _flow_loop(stack, stack.dir / "flow.db", Store, budget, max_requests)
-    persistent_rate, *_ = _flow_loop(stack, stack.dir / "flow-persistent.db", PersistentStore, budget, max_requests)
-    return FlowReport(rate, persistent_rate, done, ms_open, ms_approve)
+    return FlowReport(rate, done, ms_open, ms_approve)
 
 
 def _flow_loop(stack: Stack, db: Path, store_class: type[Store], budget: float,

@@ -9,7 +9,7 @@ table, and nothing here changes the bot's files.
         requests waiting; beyond that the user is told "busy" at once. The ack then never waits for
         the work of other requests (or for Ona), and the backlog (memory) is bounded.
     python -m bench.variant --variant pconn --port P
-        Store keeps one SQLite connection per thread open (bench/approvals.py's PersistentStore),
+        Store keeps one SQLite connection per thread open (as bot/approvals/store.py now does),
         instead of opening and closing one for every statement.
     python -m bench.variant --variant quiet --port P
         no INFO line per Ona call (loggers httpx and ona.client at WARNING).

@@ -135,6 +135,12 @@ def options(choices: Sequence[tuple[str, str]]) -> list[Option]:
     return [Option(value=value, text=_plain(label, 75)) for value, label in choices]
 
 
+def _input(block_id: str, label: str, element: Any, optional: bool, hint: str | None) -> InputBlock:
+    """Every input reads its value from action_id "value" (see submitted_values)."""
+    return InputBlock(block_id=block_id, label=_plain(label, 2000), element=element, optional=optional,
+                      hint=_plain(hint, 2000) if hint else None)
+
+
 def text_input(
     block_id: str,
     label: str,
@@ -153,10 +159,7 @@ def text_input(
         max_length=max_length,
         placeholder=_plain(placeholder, 150) if placeholder else None,
     )
-    return InputBlock(
-        block_id=block_id, label=_plain(label, 2000), element=element, optional=optional,
-        hint=_plain(hint, 2000) if hint else None,
-    )
+    return _input(block_id, label, element, optional, hint)
 
 
 def number_input(
@@ -169,10 +172,7 @@ def number_input(
         min_value=str(minimum) if minimum is not None else None,
         max_value=str(maximum) if maximum is not None else None,
     )
-    return InputBlock(
-        block_id=block_id, label=_plain(label, 2000), element=element, optional=optional,
-        hint=_plain(hint, 2000) if hint else None,
-    )
+    return _input(block_id, label, element, optional, hint)
 
 
 def select_input(
@@ -182,10 +182,7 @@ def select_input(
     opts = options(choices)
     chosen = next((o for o in opts if o.value == initial), None)
     element = StaticSelectElement(action_id="value", options=opts, initial_option=chosen)
-    return InputBlock(
-        block_id=block_id, label=_plain(label, 2000), element=element, optional=optional,
-        hint=_plain(hint, 2000) if hint else None,
-    )
+    return _input(block_id, label, element, optional, hint)
 
 
 def multi_select_input(
@@ -195,10 +192,7 @@ def multi_select_input(
     opts = options(choices)
     chosen = [o for o in opts if o.value in set(initial)] or None
     element = StaticMultiSelectElement(action_id="value", options=opts, initial_options=chosen)
-    return InputBlock(
-        block_id=block_id, label=_plain(label, 2000), element=element, optional=optional,
-        hint=_plain(hint, 2000) if hint else None,
-    )
+    return _input(block_id, label, element, optional, hint)
 
 
 def checkboxes_input(
@@ -208,10 +202,7 @@ def checkboxes_input(
     opts = options(choices)
     chosen = [o for o in opts if o.value in set(initial)] or None
     element = CheckboxesElement(action_id="value", options=opts, initial_options=chosen)
-    return InputBlock(
-        block_id=block_id, label=_plain(label, 2000), element=element, optional=True,
-        hint=_plain(hint, 2000) if hint else None,
-    )
+    return _input(block_id, label, element, True, hint)
 
 
 # --- whole payloads -----------------------------------------------------------------------------

@@ -202,9 +202,6 @@ def add(ctx: Context, args: Args) -> None:
 def regenerate(ctx: Context, args: Args) -> None:
     usage = f"/ona {USAGE_REGENERATE}"
     scim = find_scim(ctx.ona, args.one("ID", usage), usage)
-    if ctx.dry_run:  # nothing to confirm: show the change now (a click would lose the flag)
-        ctx.mutate("scim.regenerate_token", {"scim_configuration_id": scim.id})
-        return
     name = _name(scim)
     blocks = [
         bk.header(f"New SCIM token: {name}?"),
@@ -212,7 +209,8 @@ def regenerate(ctx: Context, args: Args) -> None:
         bk.context(f"Current token expires {_date(scim.token_expires_at)} · ID `{short(scim.id)}`"),
         bk.actions(_regenerate_button(scim)),
     ]
-    ctx.reply(bk.message(blocks, text=f"Regenerate the SCIM token of {name}? The current token stops working."))
+    ctx.ask_first(bk.message(blocks, text=f"Regenerate the SCIM token of {name}? The current token stops working."),
+                  "scim.regenerate_token", {"scim_configuration_id": scim.id})
 
 
 @GROUP.command("enable", usage=USAGE_ENABLE, help="Turn SCIM provisioning on", mutating=True)
@@ -239,9 +237,6 @@ def _set_enabled(ctx: Context, args: Args, enabled: bool, usage: str) -> None:
 def remove(ctx: Context, args: Args) -> None:
     usage = f"/ona {USAGE_REMOVE}"
     scim = find_scim(ctx.ona, args.one("ID", usage), usage)
-    if ctx.dry_run:
-        ctx.mutate("scim.remove", _removal(scim.id))
-        return
     name = _name(scim)
     blocks = [
         bk.header(f"Remove SCIM: {name}?"),
@@ -249,7 +244,8 @@ def remove(ctx: Context, args: Args) -> None:
         bk.context(f"ID `{short(scim.id)}`"),
         bk.actions(_remove_button(scim)),
     ]
-    ctx.reply(bk.message(blocks, text=f"Remove the SCIM configuration {name}?"))
+    ctx.ask_first(bk.message(blocks, text=f"Remove the SCIM configuration {name}?"), "scim.remove",
+                  _removal(scim.id))
 
 
 @GROUP.action("scim:regenerate")

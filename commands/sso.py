@@ -380,13 +380,7 @@ def _removal(sso_id: str) -> dict[str, Any]:
 
 def _confirm_first(ctx: Context, sso: SSOConfiguration, verb: str, button: bk.ButtonElement, tail: str,
                    operation: str, params: dict[str, Any]) -> None:
-    """A dangerous change: say what it does; the button's confirm dialog decides, then it mutates.
-
-    With --dry-run there is nothing to confirm: the change is shown at once (a click would lose the flag).
-    """
-    if ctx.dry_run:
-        ctx.mutate(operation, params)
-        return
+    """A dangerous change: say what it does; the button's confirm dialog decides, then it mutates."""
     name = bk.escape(name_of(sso))
     blocks = [
         bk.header(f"{verb} SSO: {name_of(sso)}?"),
@@ -394,7 +388,7 @@ def _confirm_first(ctx: Context, sso: SSOConfiguration, verb: str, button: bk.Bu
         bk.context(f"Issuer {bk.escape(sso.issuer_url)} · ID `{short(sso.id)}`"),
         bk.actions(button),
     ]
-    ctx.reply(bk.message(blocks, text=f"{verb} SSO configuration {name_of(sso)}?"))
+    ctx.ask_first(bk.message(blocks, text=f"{verb} SSO configuration {name_of(sso)}?"), operation, params)
 
 
 @GROUP.action("sso:activate")

@@ -198,6 +198,16 @@ def wait_calls(emulator: Any, method: str, timeout: float = 10.0) -> list[Any]:
     return wait_until(lambda: emulator.calls(method), timeout, what=f"Ona to receive {method}")
 
 
+def mrkdwn_texts(node: Any) -> list[str]:
+    """Every mrkdwn text in a payload: what Slack parses (plain_text and button values cannot ping or link)."""
+    if isinstance(node, list):
+        return [t for item in node for t in mrkdwn_texts(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node["text"]] if node.get("type") == "mrkdwn" else []
+    return own + [t for value in node.values() for t in mrkdwn_texts(value)]
+
+
 def buttons(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every button of a message or view by action id: in actions blocks and as section accessories."""
     blocks = payload.get("blocks", [])

@@ -13,7 +13,7 @@ from bot.localslack import text_input
 from bot.ona.emulator.state import new_id
 from bot.ona.models import CustomDomain, CustomDomainProvider
 from commands import custom_domain
-from tests.harness import APPROVAL_POLICY, BotHarness, make_harness, message_text
+from tests.harness import APPROVAL_POLICY, BotHarness, make_harness, message_text, mrkdwn_texts
 
 WHEN = datetime(2025, 4, 2, 12, 0, tzinfo=UTC)
 USAGE_SET = "/ona custom-domain set &lt;domain&gt; [aws|gcp] [account-id]"
@@ -30,21 +30,13 @@ def _seed(emulator, name: str = "ws.acme.com", provider: CustomDomainProvider = 
     return domain
 
 
-def _mrkdwn(node: Any) -> list[str]:
-    if isinstance(node, list):
-        return [t for item in node for t in _mrkdwn(item)]
-    if not isinstance(node, dict):
-        return []
-    own = [node["text"]] if node.get("type") == "mrkdwn" else []
-    return own + [t for value in node.values() for t in _mrkdwn(value)]
-
 
 def _only_ephemeral_and_inert(slack) -> None:
     """Nothing went to a channel, and no raw <…> reached mrkdwn (a link or a ping to Slack)."""
     assert slack.calls_to("chat.postMessage") == []
     for reply in slack.calls_to("response_url"):
         assert reply["response_type"] == "ephemeral"
-        assert not [t for t in _mrkdwn(reply.get("blocks")) if "<" in t or ">" in t]
+        assert not [t for t in mrkdwn_texts(reply.get("blocks")) if "<" in t or ">" in t]
 
 
 def _button(payload: dict[str, Any], action_id: str) -> dict[str, Any]:

@@ -4,7 +4,6 @@ and the Ona emulator observed."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from bot.ona.emulator.state import new_id
 from bot.ona.models import DomainVerification, DomainVerificationState
 from commands import domains
-from tests.harness import APPROVAL_POLICY, BotHarness, make_harness, message_text
+from tests.harness import APPROVAL_POLICY, BotHarness, make_harness, message_text, mrkdwn_texts, wait_until
 
 CREATED = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -56,12 +55,9 @@ def _domains_shown(payload: dict[str, Any]) -> list[str]:
             if b["type"] == "section" and b.get("text", {}).get("text", "").startswith("*")]
 
 
-def _wait_calls(emulator, method: str, count: int, timeout: float = 10.0) -> None:
-    """Poll (with a deadline) until Ona received `count` calls of `method`: the handler got that far."""
-    deadline = time.monotonic() + timeout
-    while len(emulator.calls(method)) < count:
-        assert time.monotonic() < deadline, f"Ona never received {count}× {method}"
-        time.sleep(0.01)
+def _wait_calls(emulator, method: str, count: int) -> None:
+    """Until Ona received `count` calls of `method`: the handler got that far."""
+    wait_until(lambda: len(emulator.calls(method)) >= count, what=f"Ona to receive {count}× {method}")
 
 
 def _only_ephemeral(slack) -> None:
@@ -70,7 +66,7 @@ def _only_ephemeral(slack) -> None:
     for reply in slack.calls_to("response_url"):
         assert reply["response_type"] == "ephemeral"
         # no raw <…> in mrkdwn: Slack would read `<domain>` as a link, `<!channel>` as a ping
-        assert not [t for t in _mrkdwn(reply.get("blocks")) if "<" in t or ">" in t]
+        assert not [t for t in mrkdwn_texts(reply.get("blocks")) if "<" in t or ">" in t]
 
 
 # --- list -------------------------------------------------------------------------------------
@@ -151,18 +147,9 @@ def test_a_page_past_the_end_shows_the_last_page(bot: BotHarness, emulator) -> N
 
 def test_domain_names_from_ona_are_escaped(bot: BotHarness, emulator) -> None:
     _seed(emulator, "<!channel>.example.com")
-    rendered = " ".join(_mrkdwn(bot.command("domains").reply()["blocks"]))
+    rendered = " ".join(mrkdwn_texts(bot.command("domains").reply()["blocks"]))
     assert "<!channel>" not in rendered and "&lt;!channel&gt;" in rendered
 
-
-def _mrkdwn(node: Any) -> list[str]:
-    """Every mrkdwn text (plain_text and button values cannot ping or link)."""
-    if isinstance(node, list):
-        return [t for item in node for t in _mrkdwn(item)]
-    if not isinstance(node, dict):
-        return []
-    own = [node["text"]] if node.get("type") == "mrkdwn" else []
-    return own + [t for value in node.values() for t in _mrkdwn(value)]
 
 
 def test_mistyped_subcommand_gets_the_nearest_usage(bot: BotHarness, emulator) -> None:
