@@ -25,6 +25,10 @@ from slack_sdk.signature import SignatureVerifier
 
 TEAM_ID = "T0ACME"
 
+# socketserver listens with a backlog of 5; tests send bursts of 50 requests at once. Every local
+# server (fake Slack, emulator, the tests' Bolt server) takes this many waiting connections.
+LISTEN_BACKLOG = 128
+
 # The demo's and tests' Slack users; their emails match the Ona emulator's seeded members.
 DEFAULT_USERS: dict[str, dict[str, str]] = {
     "U0ALICE": {"name": "alice", "real_name": "Alice Admin", "email": "alice@example.com", "tz": "Europe/Berlin"},
@@ -40,6 +44,11 @@ class Call:
     time: float = field(default_factory=time.monotonic)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+
 class FakeSlack:
     def __init__(self, users: dict[str, dict[str, str]] | None = None, team_id: str = TEAM_ID) -> None:
         self._initial_users = dict(users or DEFAULT_USERS)
@@ -48,11 +57,13 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
         self.usergroups: dict[str, list[str]] = {}
+        # Socket Mode: apps.connections.open hands out what this returns (a ws:// URL), when set.
+        self.socket_mode_url: Callable[[], str] | None = None
         self._faults: dict[str, list[tuple[int, float]]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -66,8 +77,7 @@ class FakeSlack:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), Handler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
@@ -95,6 +105,7 @@ class FakeSlack:
             self._faults.clear()
             self.users = dict(self._initial_users)
             self.usergroups.clear()
+            self.socket_mode_url = None
 
     # --- test controls ------------------------------------------------------------------------
 
@@ -163,6 +174,10 @@ class FakeSlack:
         ok: dict[str, Any] = {"ok": True}
         if method == "auth.test":
             return {**ok, "user_id": "U0BOT", "bot_id": "B0BOT", "team_id": self.team_id, "team": "Acme"}
+        if method == "apps.connections.open":
+            if self.socket_mode_url is None:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {**ok, "url": self.socket_mode_url()}
         if method == "chat.postMessage":
             ts = f"1700000000.{next(self._ts):06d}"
             message = {k: v for k, v in args.items() if k in ("text", "blocks", "thread_ts")} | {"ts": ts}

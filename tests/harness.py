@@ -22,7 +22,7 @@ from bot.app import build_app
 from bot.approvals.policy import parse_policy
 from bot.bootstrap import build_services, slack_client
 from bot.context import Services
-from bot.localslack import FakeSlack, SlackPayloads
+from bot.localslack import LISTEN_BACKLOG, FakeSlack, SlackPayloads
 from bot.ona.client import OnaClient
 from bot.server import EVENTS_PATH, wsgi_app
 from bot.settings import Settings
@@ -35,6 +35,9 @@ BOT_TOKEN = "xoxb-test-token"
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a burst of 50 clicks overflowed it (ListenOverflows),
+    # and a connection the kernel dropped could end in a reset.
+    request_queue_size = LISTEN_BACKLOG
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -453,6 +453,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 overflows under a burst of concurrent clients.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         self.emulator = emulator
