@@ -44,12 +44,15 @@ def build_app(
 
     @app.middleware
     def once_per_delivery(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
-        """Slack retries (X-Slack-Retry-Num) and duplicate deliveries are acknowledged, never acted on
-        twice. Runs after Bolt's signature check; the claim is shared by every process on the database."""
-        if request.headers.get("x-slack-retry-num"):
-            return BoltResponse(status=200, body="")
+        """Slack retries and duplicate deliveries are acknowledged, never acted on twice: the delivery's
+        trigger_id / event_id is claimed once, by whichever process on the database sees it first. A
+        retry whose first delivery never arrived is acted on. Runs after Bolt's signature check."""
         key = delivery_key(request.body)
-        if key and deliveries is not None and not deliveries.claim_delivery(key):
+        if key is None or deliveries is None:
+            # Nothing to deduplicate by: drop what Slack says is a retry. Socket Mode marks every
+            # event with a retry number, 0 on the first delivery, so only a number above 0 is one.
+            return BoltResponse(status=200, body="") if retry_number(request) > 0 else next()
+        if not deliveries.claim_delivery(key):
             return BoltResponse(status=200, body="")
         return next()
 
@@ -73,6 +76,15 @@ def build_app(
     for group in services.groups:
         _register_group(app, services, group, pool)
     return app
+
+
+def retry_number(request: BoltRequest) -> int:
+    """Slack's retry count for this delivery (X-Slack-Retry-Num; Socket Mode's retry_attempt)."""
+    values = request.headers.get("x-slack-retry-num") or ["0"]  # Bolt keeps header values as lists
+    try:
+        return int(values[0])
+    except ValueError:
+        return 1  # present but unreadable: treat it as a retry
 
 
 def delivery_key(body: dict[str, Any]) -> str | None:
