@@ -1,7 +1,11 @@
 """Slack user → email → Ona organization admin? Keyed on the immutable Slack team and user IDs.
 
-Emails come from users.info (scope users:read.email); the admins are the ACTIVE members with
-ORGANIZATION_ROLE_ADMIN in Ona (ListMembers). Both are cached briefly; a vote asks afresh.
+An account counts only when Slack vouches for it: a full, active, human member of the workspace (or
+Enterprise Grid organization) the bot is installed in, as auth.test says, with a confirmed email.
+Guests, deleted accounts, bots, strangers from other companies (Slack Connect) and unconfirmed emails
+are refused whatever the policy names. Emails come from users.info (scope users:read.email); the
+admins are the ACTIVE members with ORGANIZATION_ROLE_ADMIN in Ona (ListMembers). Both are cached
+briefly for reads; changes ask afresh (fresh=True).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -24,36 +29,74 @@ class Person:
     user_id: str
     email: str | None
     name: str
+    refusal: str | None = None  # why Slack does not vouch for this account (then it matches no rule)
+
+
+@dataclass(frozen=True)
+class Installation:
+    """Where the bot is installed, from auth.test."""
+
+    team_id: str
+    enterprise_id: str | None = None
+
+
+def refusal(user: dict[str, Any], home: Installation) -> str | None:
+    """Why this users.info account may not act through the bot, in words for the person; None if it may."""
+    if user.get("deleted"):
+        return "This Slack account is deactivated."
+    if user.get("is_bot") or user.get("is_app_user"):
+        return "Bots and apps cannot use the Ona bot."
+    if user.get("is_stranger") or not _belongs(user, home):
+        return "Only members of the workspace the Ona bot is installed in can use it."
+    if user.get("is_restricted") or user.get("is_ultra_restricted"):
+        return "Guest accounts cannot use the Ona bot."
+    if not user.get("is_email_confirmed", False):
+        return "Your Slack email address is not confirmed, so the bot cannot tell who you are in Ona."
+    return None
+
+
+def _belongs(user: dict[str, Any], home: Installation) -> bool:
+    """A member of the installed workspace, or of its Enterprise Grid organization (any home workspace)."""
+    if user.get("team_id") == home.team_id:
+        return True
+    enterprise = (user.get("enterprise_user") or {}).get("enterprise_id") or user.get("enterprise_id")
+    return bool(home.enterprise_id) and enterprise == home.enterprise_id
 
 
 class Directory:
     def __init__(self, slack: WebClient, ona: OnaClient, *, ttl: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, installation: Installation | None = None) -> None:
         self.slack = slack
         self.ona = ona
         self.ttl = ttl
         self.clock = clock
+        self._installation = installation
         self._people: dict[tuple[str, str], tuple[float, Person]] = {}
         self._admins: tuple[float, frozenset[str]] | None = None
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
-    def person(self, team_id: str, user_id: str) -> Person:
+    def installation(self) -> Installation:
+        """The workspace (and Grid organization) the bot token belongs to: asked once, then kept."""
+        if self._installation is None:
+            answer = self.slack.auth_test()
+            self._installation = Installation(answer["team_id"], answer.get("enterprise_id") or None)
+        return self._installation
+
+    def person(self, team_id: str, user_id: str, *, fresh: bool = False) -> Person:
         key = (team_id, user_id)
         with self._lock:
             cached = self._people.get(key)
-        if cached and self.clock() - cached[0] < self.ttl:
+        if cached and not fresh and self.clock() - cached[0] < self.ttl:
             return cached[1]
         try:
             user = self.slack.users_info(user=user_id)["user"]
         except SlackApiError:
-            return Person(team_id, user_id, None, user_id)
-        if user.get("team_id") and team_id and user["team_id"] != team_id:
-            person = Person(team_id, user_id, None, user_id)  # not a member of this workspace
-        else:
-            profile = user.get("profile") or {}
-            person = Person(team_id, user_id, (profile.get("email") or "").lower() or None,
-                            user.get("real_name") or user.get("name") or user_id)
+            return Person(team_id, user_id, None, user_id, "Slack does not know this account.")
+        profile = user.get("profile") or {}
+        why = refusal(user, self.installation())
+        person = Person(team_id, user_id, None if why else (profile.get("email") or "").lower() or None,
+                        user.get("real_name") or user.get("name") or user_id, why)
         with self._lock:
             self._people[key] = (self.clock(), person)
         return person
@@ -72,7 +115,7 @@ class Directory:
         return emails
 
     def is_ona_admin(self, team_id: str, user_id: str, *, fresh: bool = False) -> bool:
-        email = self.person(team_id, user_id).email
+        email = self.person(team_id, user_id, fresh=fresh).email
         return bool(email) and email in self.ona_admin_emails(fresh=fresh)
 
     def usergroup_members(self, group_id: str, *, fresh: bool = False) -> frozenset[str]:
@@ -89,7 +132,10 @@ class Directory:
         return users
 
     def matches(self, team_id: str, user_id: str, principals: tuple[str, ...], *, fresh: bool = False) -> str | None:
-        """The first principal (rule entry) that admits this user, or None."""
+        """The first principal (rule entry) that admits this user, or None. An account Slack does not
+        vouch for matches nothing, not even its own user ID."""
+        if self.person(team_id, user_id, fresh=fresh).refusal:
+            return None
         for principal in principals:
             if principal == "ona:admins":
                 if self.is_ona_admin(team_id, user_id, fresh=fresh):
@@ -100,3 +146,17 @@ class Directory:
             elif principal == user_id:
                 return principal
         return None
+
+    def possible_approvers(self, principals: tuple[str, ...], requester: Person) -> int:
+        """How many people other than the requester these principals could name at most (for "needs 2
+        approvers; the organization has 1 other admin"). May count one person twice, never too few."""
+        count = 0
+        for principal in principals:
+            if principal == "ona:admins":
+                admins = self.ona_admin_emails()
+                count += len(admins) - (1 if requester.email in admins else 0)
+            elif principal.startswith("S"):
+                count += len(self.usergroup_members(principal) - {requester.user_id})
+            elif principal != requester.user_id:
+                count += 1
+        return count

@@ -30,7 +30,7 @@ TEAM_ID = "T0ACME"
 LISTEN_BACKLOG = 128
 
 # The demo's and tests' Slack users; their emails match the Ona emulator's seeded members.
-DEFAULT_USERS: dict[str, dict[str, str]] = {
+DEFAULT_USERS: dict[str, dict[str, Any]] = {
     "U0ALICE": {"name": "alice", "real_name": "Alice Admin", "email": "alice@example.com", "tz": "Europe/Berlin"},
     "U0BOB": {"name": "bob", "real_name": "Bob Builder", "email": "bob@example.com", "tz": "America/New_York"},
     "U0CAROL": {"name": "carol", "real_name": "Carol Member", "email": "carol@example.com", "tz": "UTC"},
@@ -50,10 +50,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeSlack:
-    def __init__(self, users: dict[str, dict[str, str]] | None = None, team_id: str = TEAM_ID) -> None:
+    def __init__(self, users: dict[str, dict[str, Any]] | None = None, team_id: str = TEAM_ID) -> None:
         self._initial_users = dict(users or DEFAULT_USERS)
         self.users = dict(self._initial_users)
         self.team_id = team_id
+        self.enterprise_id: str | None = None  # an Enterprise Grid organization-wide install, when set
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
         self.usergroups: dict[str, list[str]] = {}
@@ -104,6 +105,7 @@ class FakeSlack:
             self.messages.clear()
             self._faults.clear()
             self.users = dict(self._initial_users)
+            self.enterprise_id = None
             self.usergroups.clear()
             self.socket_mode_url = None
 
@@ -173,7 +175,8 @@ class FakeSlack:
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         ok: dict[str, Any] = {"ok": True}
         if method == "auth.test":
-            return {**ok, "user_id": "U0BOT", "bot_id": "B0BOT", "team_id": self.team_id, "team": "Acme"}
+            answer = {**ok, "user_id": "U0BOT", "bot_id": "B0BOT", "team_id": self.team_id, "team": "Acme"}
+            return answer | ({"enterprise_id": self.enterprise_id} if self.enterprise_id else {})
         if method == "apps.connections.open":
             if self.socket_mode_url is None:
                 return {"ok": False, "error": "not_allowed_token_type"}
@@ -213,12 +216,17 @@ class FakeSlack:
         user = self.users.get(user_id)
         if user is None:
             return {"ok": False, "error": "user_not_found"}
+        # As users.info answers for a full member of this workspace; a test user may override any field
+        # (a guest: is_restricted; Slack Connect: its own team_id and is_stranger; Grid: enterprise_user).
+        plain = {"name", "real_name", "email", "tz"}
         return {
             "ok": True,
             "user": {
-                "id": user_id, "team_id": user.get("team_id", self.team_id), "name": user["name"],
-                "real_name": user["real_name"], "tz": user.get("tz", "UTC"), "deleted": False, "is_bot": False,
+                "id": user_id, "team_id": self.team_id, "name": user["name"], "real_name": user["real_name"],
+                "tz": user.get("tz", "UTC"), "deleted": False, "is_bot": False, "is_app_user": False,
+                "is_restricted": False, "is_ultra_restricted": False, "is_email_confirmed": True,
                 "profile": {"email": user["email"], "real_name": user["real_name"], "display_name": user["name"]},
+                **{k: v for k, v in user.items() if k not in plain},
             },
         }
 

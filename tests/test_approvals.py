@@ -389,6 +389,7 @@ def test_crash_between_approved_and_executing_runs_once_at_restart(abot: BotHarn
     emulator.state.banner.enabled = True
     request_banner_off(abot)
     request = only_request(abot)
+    assert store(abot).add_vote(request.id, "U0BOB", "T0ACME", "bob@example.com")
     assert store(abot).transition(request.id, "pending", "approved", decided_by="U0BOB", decided_at=time.time())
     abot.services.approvals.reconcile()
     abot.services.approvals.reconcile()  # a second start finds nothing left to do

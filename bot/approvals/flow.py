@@ -95,13 +95,18 @@ class ApprovalFlow:
         op = self.operations[operation]
         return self.policy.rule(op.policy_key(params) if op.policy_key else operation)
 
-    def check_requester(self, actor: Person, rule: Rule) -> str:
-        principal = self.directory.matches(actor.team_id, actor.user_id, rule.requesters)
+    def check_requester(self, actor: Person, rule: Rule, *, fresh: bool = True) -> str:
+        """Changes ask Slack and Ona afresh (fresh=True): a revoked admin is refused at once."""
+        if actor.refusal:
+            raise Refused(actor.refusal)
+        principal = self.directory.matches(actor.team_id, actor.user_id, rule.requesters, fresh=fresh)
         if principal is None:
             raise Refused(f"You may not request *{rule.operation}*: {_who(rule.requesters)} may ({rule.source}).")
         return principal
 
     def check_approver(self, request: Request, actor: Person) -> str:
+        if actor.refusal:
+            raise Refused(actor.refusal)
         if actor.user_id == request.requester_id:
             raise Refused("You cannot approve your own request: another approver must.")
         if actor.team_id != request.requester_team:
@@ -163,7 +168,7 @@ class ApprovalFlow:
         self._check_approver_audited(request, actor)
         if self.store.add_vote(request_id, actor.user_id, actor.team_id, actor.email):
             self._audit("vote", actor, request, outcome="approve")
-        votes = self.store.votes(request_id)
+        votes = self.valid_votes(request)
         if len(votes) < request.approvals_needed:
             return Decision(request, "vote", votes=votes,
                             message=f"{len(votes)} of {request.approvals_needed} approvals")
@@ -182,6 +187,11 @@ class ApprovalFlow:
         if not self.store.transition(request.id, APPROVED, EXECUTING):
             return self._already(self._get(request.id))
         op = self.operations[request.operation]
+        revoked = self._revoked(request)
+        if revoked:  # who asked, or who approved, is no longer allowed to: nothing runs
+            self.store.transition(request.id, EXECUTING, FAILED, result=revoked, sealed=None)
+            self._audit("execute", actor, request, outcome=f"not run: {revoked}"[:300])
+            return Decision(self._get(request.id), "executed", revoked, votes=votes)
         try:
             now = self.read_before(request.operation, request.params)
         except OnaError as exc:
@@ -212,6 +222,25 @@ class ApprovalFlow:
             return self._already(self._get(request.id))
         self._audit("execute", actor, request, outcome="succeeded")
         return Decision(self._get(request.id), "executed", outcome.text, outcome=outcome, votes=votes)
+
+    def valid_votes(self, request: Request) -> list[dict[str, Any]]:
+        """The votes that still count: each approver is asked afresh (a demoted admin's vote lapses)."""
+        return [v for v in self.store.votes(request.id)
+                if self.directory.matches(v["team_id"] or request.requester_team, v["approver_id"],
+                                          tuple(request.approvers), fresh=True)]
+
+    def _revoked(self, request: Request) -> str | None:
+        """Why the request may no longer run (requester or approvals revoked since), or None."""
+        requester = self.directory.person(request.requester_team, request.requester_id, fresh=True)
+        rule = self.policy.rule(request.policy_key)
+        if requester.refusal or self.directory.matches(requester.team_id, requester.user_id, rule.requesters,
+                                                       fresh=True) is None:
+            return ("Not run: the person who asked for it may no longer request this change. "
+                    "Nothing was changed.")
+        if len(self.valid_votes(request)) < request.approvals_needed:
+            return ("Not run: an approver may no longer approve this change, so it lacks approvals. "
+                    "Nothing was changed.")
+        return None
 
     def deny(self, request_id: str, actor: Person, reason: str) -> Decision:
         request = self._get(request_id, actor)

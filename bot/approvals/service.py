@@ -36,8 +36,9 @@ class ApprovalService:
         self.slack = slack
         self.channel = channel
 
-    def person(self, ctx: Context) -> Person:
-        return self.flow.directory.person(ctx.team_id, ctx.user_id)
+    def person(self, ctx: Context, *, fresh: bool = True) -> Person:
+        """Who clicked or typed. Fresh by default: decisions and changes never trust a cached answer."""
+        return self.flow.directory.person(ctx.team_id, ctx.user_id, fresh=fresh)
 
     def title(self, request_or_operation: Request | str) -> str:
         name = request_or_operation if isinstance(request_or_operation, str) else request_or_operation.operation
