@@ -58,7 +58,7 @@ def build_app(
 
     @app.command("/ona")
     def on_command(ack: Ack, body: dict[str, Any], respond: Any) -> None:
-        if not pool.reserve():
+        if not pool.reserve(body.get("user_id")):
             ack(text=BUSY)
             return
         ack()
@@ -70,7 +70,7 @@ def build_app(
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if services.approvals is not None and event.get("tab", "home") == "home" and pool.reserve():
+        if services.approvals is not None and event.get("tab", "home") == "home" and pool.reserve(event.get("user")):
             pool.start(lambda: services.approvals.publish_home(body.get("team_id", ""), event["user"]))
 
     for group in services.groups:
@@ -125,24 +125,29 @@ def _register_group(app: App, services: Services, group: Group, pool: WorkPool) 
     # Listeners are built by factories: Bolt injects arguments by name, so no default-arg binding.
     for action_id, handler in group.actions.items():
         # Pagination buttons add ":next"/":prev" to the id; one listener serves all of them.
-        listener = _action_listener(services, group, handler, pool,
+        listener = _action_listener(services, group, action_id, handler, pool,
                                     mutating=action_id not in group.read_only_actions)
         app.action(re.compile(rf"^{re.escape(action_id)}(:.*)?$"))(listener)
     for callback_id, spec in group.views.items():
         app.view(callback_id)(_view_listener(services, group, spec, pool))
 
 
-def _action_listener(services: Services, group: Group, handler: ActionHandler, pool: WorkPool, *,
-                     mutating: bool) -> Callable[..., None]:
+def _action_listener(services: Services, group: Group, action_id: str, handler: ActionHandler, pool: WorkPool,
+                     *, mutating: bool) -> Callable[..., None]:
     def on_action(ack: Ack, body: dict[str, Any], respond: Any) -> None:
-        if not pool.reserve():
+        if not pool.reserve((body.get("user") or {}).get("id")):
             ack()
             if respond is not None and pool.may_notify():  # a click's ack carries no message
                 respond(text=BUSY, response_type="ephemeral", replace_original=False)
             return
         ack()
         ctx = context_from_payload(services, body, respond)
-        pool.start(lambda: guarded(ctx, lambda: handler(ctx, body), usage=group.usages, mutating=mutating))
+
+        def run() -> None:
+            ctx.check_access(group, action_id)  # a forged click gets no more than the command would
+            handler(ctx, body)
+
+        pool.start(lambda: guarded(ctx, run, usage=group.usages, mutating=mutating))
 
     return on_action
 
@@ -166,9 +171,13 @@ def _view_listener(services: Services, group: Group, spec: ViewSpec, pool: WorkP
             return
         ack()
         ctx = context_from_payload(services, body)
-        submit = lambda: guarded(ctx, lambda: spec.submit(ctx, verdict.get("params", {}), meta),  # noqa: E731
-                                 usage=group.usages, mutating=True)
-        if pool.reserve():
+
+        def run() -> None:
+            ctx.check_access(group, spec.callback_id)
+            spec.submit(ctx, verdict.get("params", {}), meta)
+
+        submit = lambda: guarded(ctx, run, usage=group.usages, mutating=True)  # noqa: E731
+        if pool.reserve((body.get("user") or {}).get("id")):
             pool.start(submit)
         else:  # a submitted form is never dropped: run it here, in Bolt's listener thread
             submit()

@@ -34,7 +34,8 @@ def policy_names(operations: dict[str, Operation]) -> set[str]:
 
 def load_settings_policy(settings: Settings, groups: list[Group] | None = None) -> Policy:
     """Validated at start-up: a bad file stops the bot with the line at fault (PolicyError)."""
-    return load_policy(settings.policy_file, policy_names(operations_of(groups or GROUPS)))
+    groups = groups or GROUPS
+    return load_policy(settings.policy_file, policy_names(operations_of(groups)), {g.name for g in groups})
 
 
 def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: WebClient | None = None,

@@ -54,6 +54,12 @@ class Context:
     def slack(self) -> WebClient:
         return self.services.slack
 
+    def check_access(self, group: Group, action: str | None = None) -> None:
+        """Refuse (raise Refused) unless this person may use the group, per the policy's [reads].
+        Buttons and modals that check their own presser (Approve, Deny) are let through."""
+        if self.services.approvals is not None and (action is None or action not in group.self_checked):
+            self.services.approvals.check_access(self, group)
+
     def reply(self, payload: dict[str, Any], *, replace: bool = False) -> None:
         """An ephemeral answer to the person who asked (never visible to the channel)."""
         if self.respond is not None and self.response_url:

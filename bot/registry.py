@@ -139,6 +139,9 @@ class Group:
     views: dict[str, ViewSpec] = field(default_factory=dict)
     operations: dict[str, Operation] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    public: bool = False  # anyone may use it (help); other groups follow the policy's [reads]
+    # Buttons and modals that check who may press them themselves (Approve: the request's approvers).
+    self_checked: set[str] = field(default_factory=set)
 
     def command(self, name: str = "", *, usage: str, help: str, mutating: bool = False) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
@@ -147,18 +150,24 @@ class Group:
 
         return register
 
-    def action(self, action_id: str, *, read_only: bool = False) -> Callable[[ActionHandler], ActionHandler]:
+    def action(self, action_id: str, *, read_only: bool = False,
+               self_checked: bool = False) -> Callable[[ActionHandler], ActionHandler]:
         def register(fn: ActionHandler) -> ActionHandler:
             self.actions[action_id] = fn
             if read_only:
                 self.read_only_actions.add(action_id)
+            if self_checked:
+                self.self_checked.add(action_id)
             return fn
 
         return register
 
-    def view(self, callback_id: str, *, validate: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]):
+    def view(self, callback_id: str, *, validate: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]],
+             self_checked: bool = False):
         def register(fn: ViewHandler) -> ViewHandler:
             self.views[callback_id] = ViewSpec(callback_id, validate, fn)
+            if self_checked:
+                self.self_checked.add(callback_id)
             return fn
 
         return register

@@ -76,13 +76,18 @@ class Router:
 
     def dispatch(self, ctx: Context, text: str) -> None:
         try:
-            _, sub, args = self.resolve(text)
+            group, sub, args = self.resolve(text)
         except UsageError as exc:
             ctx.reply(replies.usage(str(exc), (exc.usage or "/ona help").split("\n")))
             return
         ctx.dry_run = "dry-run" in args.flags
         ctx.reason = args.reason
-        guarded(ctx, lambda: sub.handler(ctx, args), usage=[f"/ona {sub.usage}"], mutating=sub.mutating)
+
+        def run() -> None:
+            ctx.check_access(group)
+            sub.handler(ctx, args)
+
+        guarded(ctx, run, usage=[f"/ona {sub.usage}"], mutating=sub.mutating)
 
 
 def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutating: bool) -> None:

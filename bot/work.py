@@ -19,6 +19,9 @@ log = logging.getLogger("ona.bot")
 # Requests whose work starts per second, per bot process. An on-call team sends a few a minute, and
 # Slack's own rate limits (about one message a second per channel) cap what the bot could answer.
 DEFAULT_RATE = 30.0
+# One person: a burst of 10 (a few quick taps and pages), then one a second.
+PERSON_RATE = 1.0
+PERSON_BURST = 10
 
 
 class TokenBucket:
@@ -42,7 +45,8 @@ class TokenBucket:
 
 class WorkPool:
     def __init__(self, threads: int = 4, backlog: int = 64, *, rate: float | None = DEFAULT_RATE,
-                 burst: int = 30, inline: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+                 burst: int = 30, per_person_rate: float = PERSON_RATE, per_person_burst: int = PERSON_BURST,
+                 inline: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         self.inline = inline  # process_before_response (FaaS, demo): run in the listener, in order
         self.limit = threads + backlog
         # Admission: at most `rate` requests' work a second (bursts of `burst`). Beyond what Slack's own
@@ -51,17 +55,33 @@ class WorkPool:
         unlimited = rate is None or inline  # inline (demo, FaaS) runs one request at a time anyway
         self._admit = None if unlimited else TokenBucket(rate, burst, clock)
         self._notices = None if unlimited else TokenBucket(rate / 3, burst // 3 or 1, clock)
+        # Each person has a budget of their own, taken first: one member flooding `/ona members`
+        # spends theirs, not the process's, so an admin's `banner off` is still admitted.
+        self._person_rate, self._person_burst, self._clock = per_person_rate, per_person_burst, clock
+        self._people: dict[str, TokenBucket] = {}
         self._pending = 0
         self._lock = threading.Lock()
         self._executor = None if inline else ThreadPoolExecutor(threads, thread_name_prefix="ona-work")
 
-    def reserve(self) -> bool:
+    def reserve(self, person: str | None = None) -> bool:
         """Claim a place before acking, so a full pool can say "busy" in the ack itself."""
         with self._lock:
-            if self._pending >= self.limit or (self._admit is not None and not self._admit.take()):
+            if self._pending >= self.limit or not self._person_may(person):
+                return False
+            if self._admit is not None and not self._admit.take():
                 return False
             self._pending += 1
             return True
+
+    def _person_may(self, person: str | None) -> bool:
+        if person is None or self._admit is None:
+            return True
+        bucket = self._people.get(person)
+        if bucket is None:
+            if len(self._people) >= 10_000:  # forget idle people rather than grow without bound
+                self._people.clear()
+            bucket = self._people[person] = TokenBucket(self._person_rate, self._person_burst, self._clock)
+        return bucket.take()
 
     def may_notify(self) -> bool:
         """Whether a turned-away request that needs a Slack call to say "busy" may make one now."""

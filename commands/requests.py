@@ -33,18 +33,18 @@ def list_pending(ctx: Context, args: Args) -> None:
     ctx.reply(bk.message(blocks, text=f"{len(rows)} pending request(s)"))
 
 
-@GROUP.action("approval:approve")
+@GROUP.action("approval:approve", self_checked=True)
 def approve(ctx: Context, payload: dict[str, Any]) -> None:
     value = action_value(payload)
     _service(ctx).approve(ctx, str(value.get("id", "")), str(value.get("h", "")))
 
 
-@GROUP.action("approval:deny")
+@GROUP.action("approval:deny", self_checked=True)
 def deny(ctx: Context, payload: dict[str, Any]) -> None:
     _service(ctx).ask_deny_reason(ctx, str(action_value(payload).get("id", "")))
 
 
-@GROUP.action("approval:cancel")
+@GROUP.action("approval:cancel", self_checked=True)
 def cancel(ctx: Context, payload: dict[str, Any]) -> None:
     _service(ctx).cancel(ctx, str(action_value(payload).get("id", "")))
 
@@ -56,11 +56,11 @@ def _reason(values: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     return {"params": {"reason": reason[:500], "request": str(meta.get("request", ""))}}
 
 
-@GROUP.view(REASON_CALLBACK, validate=_reason)
+@GROUP.view(REASON_CALLBACK, validate=_reason, self_checked=True)
 def submit_reason(ctx: Context, params: dict[str, Any], meta: dict[str, Any]) -> None:
     _service(ctx).submit_reason(ctx, params["request"], params["reason"])
 
 
-@GROUP.view(DENY_CALLBACK, validate=_reason)
+@GROUP.view(DENY_CALLBACK, validate=_reason, self_checked=True)
 def submit_deny(ctx: Context, params: dict[str, Any], meta: dict[str, Any]) -> None:
     _service(ctx).deny(ctx, params["request"], params["reason"])

@@ -201,6 +201,15 @@ def wait_calls(emulator: Any, method: str, timeout: float = 10.0) -> list[Any]:
     return wait_until(lambda: emulator.calls(method), timeout, what=f"Ona to receive {method}")
 
 
+# How the bot asks Ona who the admins are (to check who may read or change).
+ADMIN_LOOKUP = {"roles": ["ORGANIZATION_ROLE_ADMIN"], "statuses": ["USER_STATUS_ACTIVE"]}
+
+
+def member_listings(emulator: Any) -> list[Any]:
+    """The ListMembers calls a command made, without the bot's own look-ups of who the admins are."""
+    return [body for body in emulator.calls("ListMembers") if body.get("filter") != ADMIN_LOOKUP]
+
+
 def mrkdwn_texts(node: Any) -> list[str]:
     """Every mrkdwn text in a payload: what Slack parses (plain_text and button values cannot ping or link)."""
     if isinstance(node, list):

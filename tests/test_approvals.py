@@ -142,7 +142,7 @@ def test_non_approver_is_refused(abot: BotHarness, emulator) -> None:
 
 def test_non_admin_cannot_request(abot: BotHarness, emulator) -> None:
     text = abot.command("banner off reason: x", user="U0CAROL").reply_text()
-    assert "may not request" in text
+    assert "Only Ona organization admins may use" in text
     assert abot.slack.calls_to("chat.postMessage") == []
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from bot.ona.models import OrganizationRole, UserStatus
 from commands.members import ROLE_GROUP
-from tests.harness import BotHarness, message_text
+from tests.harness import BotHarness, member_listings, message_text
 
 SEED_EMAILS = {"alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com", "erin@example.com"}
 
@@ -46,7 +46,7 @@ def test_members_lists_name_email_role_status_and_total(bot: BotHarness, emulato
     assert "*Dave Suspended*\ndave@example.com · member · :warning: suspended" in text
     assert set(_emails(reply)) == SEED_EMAILS
     assert not _buttons(reply)  # one page: no pager
-    body = emulator.calls("ListMembers")[0]
+    body = member_listings(emulator)[0]
     assert body["count"] == {"include": True} and body["pagination"] == {"pageSize": 100}
     assert "filter" not in body
 
@@ -81,13 +81,13 @@ def test_members_pages_across_three_pages_and_back(bot: BotHarness, emulator) ->
 def test_search_is_sent_to_ona_and_rides_in_the_page_buttons(bot: BotHarness, emulator) -> None:
     contractors = _add_members(emulator, 12, prefix="contractor")
     reply = bot.command("members Contractor").reply()
-    assert emulator.calls("ListMembers")[0]["filter"] == {"search": "Contractor"}
+    assert member_listings(emulator)[0]["filter"] == {"search": "Contractor"}
     text = message_text(reply)
     assert "12 members matching “Contractor”" in text and "Page 1 of 2" in text
     nxt = _buttons(reply)["members:page:next"]
     assert json.loads(nxt["value"]) == {"q": "Contractor", "page": 1}
     second = bot.click(nxt["action_id"], nxt["value"]).reply()
-    assert emulator.calls("ListMembers")[-1]["filter"] == {"search": "Contractor"}
+    assert member_listings(emulator)[-1]["filter"] == {"search": "Contractor"}
     assert set(_emails(reply) + _emails(second)) == set(contractors)
 
 
@@ -99,7 +99,7 @@ def test_search_without_match_says_so(bot: BotHarness, emulator) -> None:
 def test_too_long_search_gets_usage_and_asks_nothing(bot: BotHarness, emulator) -> None:
     text = bot.command("members " + "x" * 257).reply_text()
     assert "257 characters" in text and "/ona members [search]" in text
-    assert emulator.calls("ListMembers") == []
+    assert member_listings(emulator) == []
 
 
 def test_member_names_are_escaped(bot: BotHarness, emulator) -> None:
@@ -161,7 +161,7 @@ def test_role_with_slack_formatted_email(bot: BotHarness, emulator) -> None:
 def test_typed_handle_is_refused_with_a_hint(bot: BotHarness, emulator) -> None:
     text = bot.command("role @bob admin").reply_text()
     assert "use their email" in text and "Slack sends a real mention" in text
-    assert emulator.calls("SetRole") == [] and emulator.calls("ListMembers") == []
+    assert emulator.calls("SetRole") == [] and member_listings(emulator) == []
 
 
 def test_unknown_slack_user_is_friendly(bot: BotHarness, emulator) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from bot.ona.models import InviteDomains
 from commands.org import GROUP
-from tests.harness import BotHarness, message_text
+from tests.harness import BotHarness, member_listings, message_text
 
 
 def test_org_shows_name_tier_created_members_and_domains(bot: BotHarness, emulator) -> None:
@@ -18,7 +18,7 @@ def test_org_shows_name_tier_created_members_and_domains(bot: BotHarness, emulat
     for fact in ("*Name*\nAcme Corp", "*Tier*\nEnterprise", "*Created*\n14 Mar 2023", "*Members*\n5",
                  "*Invite domains*\nnone"):
         assert fact in text
-    assert emulator.calls("GetOrganization") and emulator.calls("ListMembers")[0]["count"] == {"include": True}
+    assert emulator.calls("GetOrganization") and member_listings(emulator)[0]["count"] == {"include": True}
 
 
 def test_org_alias_and_listed_invite_domains(bot: BotHarness, emulator) -> None:

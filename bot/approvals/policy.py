@@ -11,6 +11,13 @@
     [operations."banner.update"]    # any key of [defaults] may be overridden per operation
     approval = "none"
 
+    [reads]                         # who may look things up (and use a group's buttons and forms)
+    default = ["ona:admins"]        # every command group not listed below
+    banner = ["ona:admins", "S0ONCALL"]   # per group: banner, policies, members, sso, audit …
+
+Reads are admin data (members' emails, SSO settings, the audit trail), so by default only Ona
+organization admins may read. Whoever may request a change of a group may also read that group.
+
 The file is validated at start-up; errors name the line. Nobody may approve their own request,
 whatever the file says (the flow enforces it, not the file).
 """
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,32 +91,43 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Readers:
+    principals: tuple[str, ...] = (ONA_ADMINS,)
+    source: str = "built-in default"
+
+
+@dataclass(frozen=True)
 class Policy:
     defaults: Rule
     operations: dict[str, Rule]
     origin: str
+    reads: dict[str, Readers] = field(default_factory=dict)  # group name (or "default") → who may read
 
     def rule(self, operation: str) -> Rule:
         return self.operations.get(operation) or replace(self.defaults, operation=operation)
 
+    def readers(self, group: str) -> Readers:
+        return self.reads.get(group) or self.reads.get("default") or Readers()
 
-def load_policy(path: Path | None, known_operations: set[str]) -> Policy:
+
+def load_policy(path: Path | None, known_operations: set[str], known_groups: set[str] | None = None) -> Policy:
     if path is None:  # ours: it may name operations a trimmed-down build does not register
         return parse_policy(DEFAULT_POLICY, "built-in policy", None)
     try:
         text = path.read_text()
     except OSError as exc:
         raise PolicyError(f"{path}: cannot be read ({exc.strerror})") from None
-    return parse_policy(text, str(path), known_operations)
+    return parse_policy(text, str(path), known_operations, known_groups)
 
 
-def parse_policy(text: str, origin: str, known_operations: set[str] | None) -> Policy:
+def parse_policy(text: str, origin: str, known_operations: set[str] | None,
+                 known_groups: set[str] | None = None) -> Policy:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{origin}: {exc}") from None
     lines = text.splitlines()
-    unknown_tables = set(data) - {"defaults", "operations"}
+    unknown_tables = set(data) - {"defaults", "operations", "reads"}
     if unknown_tables:
         name = sorted(unknown_tables)[0]
         raise PolicyError(f"{origin} line {_line_of(lines, name)}: unknown table [{name}]")
@@ -122,7 +140,30 @@ def parse_policy(text: str, origin: str, known_operations: set[str] | None) -> P
                 f"(known: {', '.join(sorted(known_operations))})"
             )
         operations[name] = _rule(table, replace(defaults, operation=name), origin, lines, name)
-    return Policy(defaults=defaults, operations=operations, origin=origin)
+    reads = _reads(data.get("reads", {}), origin, lines, known_groups)
+    return Policy(defaults=defaults, operations=operations, origin=origin, reads=reads)
+
+
+def _reads(table: Any, origin: str, lines: list[str], known_groups: set[str] | None) -> dict[str, Readers]:
+    if not isinstance(table, dict):
+        raise PolicyError(f"{origin} line {_line_of(lines, 'reads')}: [reads] must be a table")
+    reads: dict[str, Readers] = {}
+    for group, people in table.items():
+        where = f"{origin} line {_line_of(lines, group, after='reads')}"
+        if group != "default" and known_groups is not None and group not in known_groups:
+            raise PolicyError(f"{where}: unknown command group {group!r} "
+                              f"(known: default, {', '.join(sorted(known_groups))})")
+        _principals(people, f"{where}: {group}")
+        reads[group] = Readers(tuple(people), where)
+    return reads
+
+
+def _principals(people: Any, what: str) -> None:
+    if not isinstance(people, list) or not people or not all(isinstance(p, str) for p in people):
+        raise PolicyError(f"{what} must be a non-empty list of strings")
+    bad = [p for p in people if not _PRINCIPAL.match(p)]
+    if bad:
+        raise PolicyError(f"{what} has {bad[0]!r}: use Slack user IDs (U…), user group IDs (S…) or \"ona:admins\"")
 
 
 def _rule(table: Any, base: Rule, origin: str, lines: list[str], section: str) -> Rule:
@@ -150,13 +191,8 @@ def _rule(table: Any, base: Rule, origin: str, lines: list[str], section: str) -
         values["approvals"] = n
     for key in ("requesters", "approvers"):
         if key in table:
-            people = table[key]
-            if not isinstance(people, list) or not people or not all(isinstance(p, str) for p in people):
-                raise fail(key, "must be a non-empty list of strings")
-            bad = [p for p in people if not _PRINCIPAL.match(p)]
-            if bad:
-                raise fail(key, f"has {bad[0]!r}: use Slack user IDs (U…), user group IDs (S…) or \"ona:admins\"")
-            values[key] = tuple(people)
+            _principals(table[key], f"{origin} line {_line_of(lines, key, after=section)}: {key}")
+            values[key] = tuple(table[key])
     if "ttl" in table:
         try:
             seconds = durations.parse(str(table["ttl"]))

@@ -22,7 +22,7 @@ from bot.approvals.flow import ApprovalFlow, Decision, expected_after
 from bot.approvals.store import PENDING, Request, sha256
 from bot.context import Context
 from bot.identity import Person
-from bot.registry import Refused
+from bot.registry import Group, Refused
 
 log = logging.getLogger("ona.approvals")
 
@@ -39,6 +39,39 @@ class ApprovalService:
     def person(self, ctx: Context, *, fresh: bool = True) -> Person:
         """Who clicked or typed. Fresh by default: decisions and changes never trust a cached answer."""
         return self.flow.directory.person(ctx.team_id, ctx.user_id, fresh=fresh)
+
+    # --- who may use a command group -------------------------------------------------------------
+
+    def may_use(self, person: Person, group: Group) -> bool:
+        """Reads are admin data: the policy's readers of the group may use it, and so may whoever may
+        request one of its changes (they must see what they change). Cached answers are fine here."""
+        if group.public:
+            return True
+        if person.refusal:
+            return False
+        directory = self.flow.directory
+        if directory.matches(person.team_id, person.user_id, self.flow.policy.readers(group.name).principals):
+            return True
+        return self.may_request_any(person, group)
+
+    def may_request_any(self, person: Person, group: Group) -> bool:
+        """Whether the policy lets this person ask for at least one of the group's changes."""
+        names = {n for op in group.operations.values() for n in (op.name, *op.variants)}
+        return not person.refusal and any(
+            self.flow.directory.matches(person.team_id, person.user_id, self.flow.policy.rule(n).requesters)
+            for n in names)
+
+    def check_access(self, ctx: Context, group: Group) -> None:
+        """Raise Refused, in plain words and audited, unless this person may use the group."""
+        person = self.person(ctx, fresh=False)
+        if self.may_use(person, group):
+            return
+        readers = self.flow.policy.readers(group.name)
+        why = person.refusal or (f"Only {views.approvers_text(readers.principals)} may use "
+                                 f"*{bk.escape(group.summary.lower())}*. Ask one of them.")
+        self.flow.store.audit(action="refused", team_id=person.team_id, user_id=person.user_id,
+                              email=person.email, operation=f"read {group.name}", outcome=why[:300])
+        raise Refused(why)
 
     def title(self, request_or_operation: Request | str) -> str:
         name = request_or_operation if isinstance(request_or_operation, str) else request_or_operation.operation

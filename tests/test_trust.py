@@ -1,0 +1,229 @@
+"""Trust, tried as an attacker inside the workspace would: who may read, whose Slack identity counts,
+and revocation taking effect at once. Signed requests in; the fake Slack and the emulator observed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.app import BUSY, build_app
+from bot.localslack import FakeSlack, text_input
+from bot.ona.models import OrganizationRole
+from bot.server import wsgi_app
+from bot.work import WorkPool
+from tests.harness import (
+    APPROVAL_POLICY,
+    APPROVALS_CHANNEL,
+    DIRECT_POLICY,
+    SIGNING_SECRET,
+    BotHarness,
+    buttons,
+    make_harness,
+    wait_until,
+)
+
+# Carol is an active Ona member (not an admin) with a confirmed Slack account in the workspace.
+READS = [
+    ("members", "bob@example.com"),
+    ("sso", "example.com"),
+    ("scim", "SCIM"),
+    ("audit", "Audit"),
+    ("requests", "Pending"),
+    ("org", "Acme"),
+    ("explain banner.update <@U0ALICE>", "Requesters"),
+    ("policies", "Organization policies"),
+    ("banner", "Banner"),
+    ("domains", "example.com"),
+    ("custom-domain", "Custom domain"),
+]
+
+
+@pytest.mark.parametrize(("command", "secret"), READS, ids=[c.split()[0] for c, _ in READS])
+def test_a_member_who_is_not_an_admin_reads_nothing(bot: BotHarness, emulator, command: str, secret: str) -> None:
+    text = bot.command(command, user="U0CAROL").reply_text()
+    assert "Only Ona organization admins may use" in text and "Ask one of them" in text
+    assert secret not in text
+    refused = [r for r in bot.services.approvals.flow.store.audit_rows() if r["action"] == "refused"]
+    assert refused and refused[-1]["user_id"] == "U0CAROL"
+
+
+def test_an_admin_still_reads(bot: BotHarness) -> None:
+    assert "bob@example.com" in bot.command("members", user="U0ALICE").reply_text()
+
+
+def test_a_forged_pager_click_shows_no_members(bot: BotHarness) -> None:
+    text = bot.click("members:page:next", '{"page": 0, "q": "example"}', user="U0CAROL").reply_text()
+    assert "Only Ona organization admins may use" in text and "@example.com" not in text
+
+
+def test_a_forged_form_submission_changes_nothing(bot: BotHarness, emulator) -> None:
+    bot.command("banner set").reply  # noqa: B018 - Alice opens the form; Carol forges its submission
+    form = bot.filled_view("banner_edit")
+    preview = bot.submit(form, {"message": {"type": "plain_text_input", "value": "pwned"},
+                                "enabled": {"type": "checkboxes", "selected_options": [{"value": "on"}]}},
+                         user="U0CAROL").json()["view"]
+    bot.submit({**preview, "id": form["id"]}, {}, user="U0CAROL")
+    wait_until(lambda: [r for r in bot.services.approvals.flow.store.audit_rows()
+                        if r["action"] == "refused" and r["user_id"] == "U0CAROL"], what="the refusal")
+    assert emulator.calls("UpdateAnnouncementBanner") == []
+
+
+def test_reads_can_be_opened_per_group_to_a_user_group(emulator, slack: FakeSlack) -> None:
+    slack.usergroups["S0ONCALL"] = ["U0CAROL"]
+    policy = DIRECT_POLICY + '\n[reads]\nbanner = ["ona:admins", "S0ONCALL"]\n'
+    harness = make_harness(emulator, slack, policy=policy)
+    try:
+        assert "Banner" in harness.command("banner", user="U0CAROL").reply_text()
+        assert "Only Ona organization admins may use" in harness.command("members", user="U0CAROL").reply_text()
+        help_text = harness.command("help", user="U0CAROL").reply_text()
+        assert "/ona banner" in help_text and "banner on" not in help_text  # reads only: no change
+        assert "/ona members" not in help_text and "/ona sso" not in help_text
+        # Reading is not changing: the on-call member still may not turn the banner off.
+        assert "may not request" in harness.command("banner off", user="U0CAROL").reply_text()
+        assert emulator.calls("UpdateAnnouncementBanner") == []
+    finally:
+        harness.close()
+
+
+def test_help_lists_only_what_the_caller_may_do(bot: BotHarness) -> None:
+    admin = bot.command("help", user="U0ALICE").reply_text()
+    assert "/ona members" in admin and "/ona banner on" in admin
+    member = bot.command("help", user="U0CAROL").reply_text()
+    assert "/ona members" not in member and "/ona banner" not in member and "/ona audit" not in member
+    assert "admins" in member
+
+
+@pytest.fixture
+def budgeted(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
+    """A bot with the production admission (30 a second per process), not the tests' unlimited one."""
+    harness = make_harness(emulator, slack)
+    harness.work.close()
+    harness.work = WorkPool()
+    harness._server.set_app(wsgi_app(build_app(harness.services, signing_secret=SIGNING_SECRET, work=harness.work)))
+    yield harness
+    harness.close()
+
+
+def test_one_member_flooding_does_not_make_an_admin_busy(budgeted: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
+    flood = [budgeted.command("members", user="U0CAROL").response for _ in range(40)]
+    assert sum(BUSY in r.text for r in flood) >= 25  # the flooder is turned away ...
+    admin = budgeted.command("banner off", user="U0ALICE")
+    assert BUSY not in admin.response.text  # ... but not the admin
+    assert "now *off*" in admin.reply_text()
+
+
+# --- whose Slack identity counts -------------------------------------------------------------------
+
+IMPOSTORS = {
+    "unconfirmed email": ({"is_email_confirmed": False}, "not confirmed"),
+    "guest": ({"is_restricted": True}, "Guest accounts"),
+    "single-channel guest": ({"is_ultra_restricted": True}, "Guest accounts"),
+    "deleted": ({"deleted": True}, "deactivated"),
+    "bot": ({"is_bot": True}, "Bots"),
+    "Slack Connect stranger": ({"team_id": "T0OTHERCO", "is_stranger": True}, "Only members of the workspace"),
+    "other workspace": ({"team_id": "T0OTHERCO"}, "Only members of the workspace"),
+}
+
+
+def impostor(slack: FakeSlack, user_id: str, email: str, **fields) -> None:
+    slack.users[user_id] = {"name": "mallory", "real_name": "Mallory", "email": email, **fields}
+
+
+@pytest.mark.parametrize("kind", list(IMPOSTORS))
+def test_an_account_slack_does_not_vouch_for_is_not_an_admin(bot: BotHarness, emulator, kind: str) -> None:
+    fields, words = IMPOSTORS[kind]
+    impostor(bot.slack, "U0MALLORY", "alice@example.com", **fields)  # an admin's email
+    emulator.state.banner.enabled = True
+    text = bot.command("banner off", user="U0MALLORY").reply_text()
+    assert words in text
+    assert emulator.calls("UpdateAnnouncementBanner") == []
+    assert "bob@example.com" not in bot.command("members", user="U0MALLORY").reply_text()
+
+
+def test_two_external_accounts_with_admins_emails_cannot_request_and_approve(emulator, slack: FakeSlack) -> None:
+    harness = make_harness(emulator, slack, policy=APPROVAL_POLICY)
+    try:
+        impostor(slack, "U0EXT1", "alice@example.com", team_id="T0OTHERCO", is_stranger=True)
+        impostor(slack, "U0EXT2", "bob@example.com", team_id="T0OTHERCO", is_stranger=True)
+        emulator.state.banner.enabled = True
+        assert "Only members of the workspace" in harness.command(
+            "banner off reason: x", user="U0EXT1").reply_text()
+        assert not slack.calls_to("chat.postMessage")
+        # A real request, and a stranger carrying an approver's email tries to approve it.
+        harness.command("banner off reason: maintenance", user="U0ALICE").reply()
+        posted = slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
+        value = buttons(posted)["approval:approve"]["value"]
+        text = harness.click("approval:approve", value, user="U0EXT2", channel_id=APPROVALS_CHANNEL).reply_text()
+        assert "Only members of the workspace" in text
+        assert emulator.calls("UpdateAnnouncementBanner") == []
+    finally:
+        harness.close()
+
+
+def test_an_enterprise_grid_admin_from_another_home_workspace_is_accepted(bot: BotHarness, emulator) -> None:
+    bot.slack.enterprise_id = "E0ACME"
+    bot.services.approvals.flow.directory._installation = None  # auth.test is asked again (a Grid install)
+    impostor(bot.slack, "U0GRID", "alice@example.com", team_id="T0EMEA", enterprise_user={"enterprise_id": "E0ACME"})
+    impostor(bot.slack, "U0OTHERGRID", "bob@example.com", team_id="T0ELSE",
+             enterprise_user={"enterprise_id": "E0OTHER"})
+    emulator.state.banner.enabled = True
+    assert "now *off*" in bot.command("banner off", user="U0GRID").reply_text()
+    assert "Only members of the workspace" in bot.command("banner on Hi", user="U0OTHERGRID").reply_text()
+    assert len(emulator.calls("UpdateAnnouncementBanner")) == 1
+
+
+# --- revocation takes effect at once for changes ---------------------------------------------------
+
+
+def demote(emulator, email: str) -> None:
+    member = next(m for m in emulator.state.members.values() if m.email == email)
+    member.role = OrganizationRole.MEMBER
+
+
+def promote(emulator, email: str) -> None:
+    member = next(m for m in emulator.state.members.values() if m.email == email)
+    member.role = OrganizationRole.ADMIN
+
+
+def test_a_direct_change_asks_ona_afresh(bot: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
+    assert "Banner" in bot.command("banner", user="U0ALICE").reply_text()  # the admin list is now cached
+    demote(emulator, "alice@example.com")
+    assert "may not request" in bot.command("banner off", user="U0ALICE").reply_text()
+    assert emulator.calls("UpdateAnnouncementBanner") == []
+
+
+def test_a_demoted_admins_earlier_vote_no_longer_counts(emulator, slack: FakeSlack) -> None:
+    promote(emulator, "erin@example.com")
+    slack.users["U0ERIN"] = {"name": "erin", "real_name": "Erin Engineer", "email": "erin@example.com"}
+    harness = make_harness(emulator, slack, policy=APPROVAL_POLICY.replace("approvals = 1", "approvals = 2"))
+    try:
+        emulator.state.banner.enabled = True
+        harness.command("banner off reason: maintenance", user="U0ALICE").reply()
+        posted = slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
+        value = buttons(posted)["approval:approve"]["value"]
+        assert "1 of 2" in harness.click("approval:approve", value, user="U0BOB").reply_text()
+        demote(emulator, "bob@example.com")
+        assert "1 of 2" in harness.click("approval:approve", value, user="U0ERIN").reply_text()
+        assert emulator.calls("UpdateAnnouncementBanner") == []
+    finally:
+        harness.close()
+
+
+def test_a_demoted_requester_does_not_receive_a_new_invite_link(emulator, slack: FakeSlack) -> None:
+    harness = make_harness(emulator, slack, policy=APPROVAL_POLICY)
+    try:
+        harness.click("invite:create", "{}", user="U0ALICE", channel_id="C0OPS")
+        harness.submit(harness.opened_view("approval_reason"), {"reason": text_input("new hire today")},
+                       user="U0ALICE")
+        posted = slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
+        value = buttons(posted)["approval:approve"]["value"]
+        demote(emulator, "alice@example.com")
+        text = harness.click("approval:approve", value, user="U0BOB", channel_id=APPROVALS_CHANNEL).reply_text()
+        assert "may no longer request" in text
+        assert emulator.calls("CreateOrganizationInvite") == []
+        assert harness.services.approvals.flow.store.in_states("failed")
+    finally:
+        harness.close()
