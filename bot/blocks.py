@@ -33,6 +33,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot import usertext
+
 MESSAGE_MAX_BLOCKS = 50
 VIEW_MAX_BLOCKS = 100
 SECTION_MAX = 3000
@@ -78,6 +80,12 @@ def fields(pairs: Iterable[tuple[str, str]]) -> list[SectionBlock]:
     """Key facts as two-column fields (they stack on a phone). Values are mrkdwn: escape user text first."""
     items = [_md(clip(f"*{label}*\n{value or '—'}", FIELD_MAX)) for label, value in pairs]
     return [SectionBlock(fields=items[i : i + 10]) for i in range(0, len(items), 10)]
+
+
+def plain_section(text: str) -> SectionBlock:
+    """Text a person typed, shown as typed: plain text (no bold, links, mentions or emoji codes), so it
+    cannot pass for the bot's own formatted lines."""
+    return SectionBlock(text=PlainTextObject(text=clip(text, SECTION_MAX), emoji=False))
 
 
 def context(text: str) -> ContextBlock:
@@ -273,7 +281,8 @@ def submitted_values(view: dict[str, Any]) -> dict[str, Any]:
         for element in elements.values():
             kind = element.get("type")
             if kind in ("plain_text_input", "number_input"):
-                out[block_id] = element.get("value")
+                value = element.get("value")
+                out[block_id] = usertext.clean(value) if isinstance(value, str) else value
             elif kind == "static_select":
                 selected = element.get("selected_option")
                 out[block_id] = selected["value"] if selected else None

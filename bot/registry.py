@@ -100,6 +100,8 @@ class Operation:
     variants: tuple[str, ...] = ()  # every name policy_key may return, so the policy file can name them
     # How a param value reads in an approval diff ("8h", not 28800); None: as it is.
     show: Callable[[str, Any], str] | None = None
+    # What it does, in words, for approvers when the change has no before/after to show.
+    effect: str = ""
 
 
 Handler = Callable[["Context", Args], None]
@@ -176,10 +178,10 @@ class Group:
         self, name: str, title: str, *, read: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None,
         secret_result: bool = False, secret_params: tuple[str, ...] = (),
         policy_key: Callable[[dict[str, Any]], str] | None = None, variants: tuple[str, ...] = (),
-        show: Callable[[str, Any], str] | None = None,
+        show: Callable[[str, Any], str] | None = None, effect: str = "",
     ) -> Callable[[Callable[[OnaClient, dict[str, Any]], Outcome]], Operation]:
         def register(fn: Callable[[OnaClient, dict[str, Any]], Outcome]) -> Operation:
-            op = Operation(name, title, fn, read, secret_result, secret_params, policy_key, variants, show)
+            op = Operation(name, title, fn, read, secret_result, secret_params, policy_key, variants, show, effect)
             self.operations[name] = op
             return op
 

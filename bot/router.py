@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from bot import blocks as bk
-from bot import replies
+from bot import replies, usertext
 from bot.context import Context
 from bot.ona.errors import ClearListError, OnaError
 from bot.registry import Args, Group, Refused, Subcommand, UsageError
@@ -27,7 +27,7 @@ MAX_TEXT = 4000
 
 
 def normalise(text: str) -> str:
-    text = _CONTROL.sub(" ", text[:MAX_TEXT]).translate(_TYPOGRAPHY)
+    text = usertext.clean(_CONTROL.sub(" ", text[:MAX_TEXT])).translate(_TYPOGRAPHY)
     text = _DASH_FLAG.sub(r"\1--", text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 

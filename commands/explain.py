@@ -37,6 +37,10 @@ def explain(ctx: Context, args: Args) -> None:
         f"{'required' if rule.reason else 'optional'}",
         f"*Rule:* {bk.escape(rule.source)}",
     ]
+    if rule.needs_approval:  # a policy the organization cannot satisfy today, said plainly
+        shortfall = service.flow.shortfall(rule.approvers, rule.approvals, service.person(ctx, fresh=False))
+        if shortfall:
+            lines.append(f":warning: {shortfall}")
     if len(args.words) == 2:
         found = _MENTION.match(args.words[1])
         if not found:

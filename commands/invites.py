@@ -61,7 +61,9 @@ def click_ask(ctx: Context, payload: dict[str, Any]) -> None:
     ask(ctx, Args(words=[], rest=""))
 
 
-@GROUP.operation("invite.create", "Create a new invite link", secret_result=True)
+@GROUP.operation("invite.create", "Create a new invite link", secret_result=True,
+                 effect="Replaces the current invite link: the old link stops working at once, and the new one "
+                        "goes only to the person who asked.")
 def create_invite(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     invite = ona.create_organization_invite().invite
     invite_id = invite.invite_id if invite else ""

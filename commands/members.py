@@ -238,7 +238,9 @@ def set_role(ctx: Context, args: Args) -> None:
         ctx.reply(replies.info(f":no_entry: {name} is the only active admin: the organization would have no "
                                "admin. Make someone else an admin first. Nothing was changed."))
         return
-    ctx.mutate("members.set_role", {"user_id": member.user_id, "email": member.email, "role": role.value})
+    who = f"{member.full_name} ({member.email})" if member.full_name else member.email
+    ctx.mutate("members.set_role", {"user_id": member.user_id, "email": member.email, "member": who,
+                                    "role": role.value})
 
 
 def _a(role: OrganizationRole) -> str:
@@ -258,8 +260,15 @@ def _policy_key(params: dict[str, Any]) -> str:
     return "members.grant_admin" if params.get("role") == OrganizationRole.ADMIN.value else "members.set_role"
 
 
+def _show_role(key: str, value: Any) -> str:
+    """Roles as people say them ("admin"), in approval diffs."""
+    if key == "role":
+        return {r.value: w for r, w in ROLE_WORDS.items()}.get(value, "no role") if value else "not a member"
+    return bk.escape(str(value))
+
+
 @ROLE_GROUP.operation("members.set_role", "Change a member's role", read=_read_role, policy_key=_policy_key,
-                      variants=("members.grant_admin",))
+                      variants=("members.grant_admin",), show=_show_role)
 def apply_role(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     role = OrganizationRole(params["role"])
     ona.set_role(user_id=params["user_id"], role=role)

@@ -28,8 +28,8 @@ def list_pending(ctx: Context, args: Args) -> None:
     for request in service.flow.store.in_states(PENDING, limit=50):
         may = request.requester_id != ctx.user_id and service.flow.directory.matches(
             viewer.team_id, viewer.user_id, tuple(request.approvers)) is not None
-        rows.append((request, service.title(request), may))
-    blocks = views.request_list(rows, heading="Pending requests", empty="No request is pending.")
+        rows.append((request, service.flow.operations[request.operation], may))
+    blocks = views.request_list(rows, heading="Pending requests", empty="No request is pending.", limit=5)
     ctx.reply(bk.message(blocks, text=f"{len(rows)} pending request(s)"))
 
 
@@ -42,6 +42,11 @@ def approve(ctx: Context, payload: dict[str, Any]) -> None:
 @GROUP.action("approval:deny", self_checked=True)
 def deny(ctx: Context, payload: dict[str, Any]) -> None:
     _service(ctx).ask_deny_reason(ctx, str(action_value(payload).get("id", "")))
+
+
+@GROUP.action(views.FULL_CHANGE, read_only=True, self_checked=True)
+def full_change(ctx: Context, payload: dict[str, Any]) -> None:
+    _service(ctx).show_full_change(ctx, str(action_value(payload).get("id", "")))
 
 
 @GROUP.action("approval:cancel", self_checked=True)

@@ -313,7 +313,9 @@ def _read_token(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {"scim_configuration_id": scim.id, "token_expires_at": _iso(scim.token_expires_at)}
 
 
-@GROUP.operation("scim.regenerate_token", "Regenerate a SCIM token", read=_read_token, secret_result=True)
+@GROUP.operation("scim.regenerate_token", "Regenerate a SCIM token", read=_read_token, secret_result=True,
+                 effect="Replaces this SCIM configuration's token: the old token stops working at once, so "
+                        "provisioning stops until the new token is in the identity provider.")
 def regenerate_token(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     scim = _get(ona, params["scim_configuration_id"])  # first: an unknown ID changes nothing
     answer = ona.regenerate_scim_token(scim_configuration_id=scim.id)

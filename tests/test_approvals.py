@@ -25,6 +25,7 @@ from tests.harness import (
     buttons,
     make_harness,
     message_text,
+    mrkdwn_texts,
     wait_until,
 )
 
@@ -187,7 +188,9 @@ def test_deny_with_a_reason(abot: BotHarness, emulator) -> None:
     wait_until(lambda: not buttons(channel_message(abot)), what="the message updated")
     final = channel_message(abot)
     assert not buttons(final) and "Denied" in message_text(final)
-    assert "&lt;!here&gt;" in message_text(final) and "<!here>" not in message_text(final)
+    # The reason shows as typed, in plain text, which Slack never parses for mentions or links.
+    assert "not during the release <!here>" in message_text(final)
+    assert not any("!here" in text for text in mrkdwn_texts(final["blocks"]))
     dm = abot.slack.wait_for("chat.postMessage", lambda a: a.get("channel", "").startswith("D0ALICE"))[-1]
     assert "not during the release" in message_text(dm)
     assert emulator.calls("UpdateAnnouncementBanner") == []

@@ -20,6 +20,8 @@ from tests.harness import (
     BotHarness,
     buttons,
     make_harness,
+    message_text,
+    mrkdwn_texts,
     wait_until,
 )
 
@@ -188,11 +190,10 @@ def promote(emulator, email: str) -> None:
 
 
 def test_a_direct_change_asks_ona_afresh(bot: BotHarness, emulator) -> None:
-    emulator.state.banner.enabled = True
-    assert "Banner" in bot.command("banner", user="U0ALICE").reply_text()  # the admin list is now cached
+    assert "now *on*" in bot.command("banner on Hello", user="U0ALICE").reply_text()  # admins now cached
     demote(emulator, "alice@example.com")
-    assert "may not request" in bot.command("banner off", user="U0ALICE").reply_text()
-    assert emulator.calls("UpdateAnnouncementBanner") == []
+    assert "may not" in bot.command("banner off", user="U0ALICE").reply_text()
+    assert len(emulator.calls("UpdateAnnouncementBanner")) == 1 and emulator.state.banner.enabled
 
 
 def test_a_demoted_admins_earlier_vote_no_longer_counts(emulator, slack: FakeSlack) -> None:
@@ -225,5 +226,114 @@ def test_a_demoted_requester_does_not_receive_a_new_invite_link(emulator, slack:
         assert "may no longer request" in text
         assert emulator.calls("CreateOrganizationInvite") == []
         assert harness.services.approvals.flow.store.in_states("failed")
+    finally:
+        harness.close()
+
+
+# --- approvers see the whole change, and nothing can disguise it -------------------------------------
+
+
+@pytest.fixture
+def abot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
+    harness = make_harness(emulator, slack, policy=APPROVAL_POLICY)
+    yield harness
+    harness.close()
+
+
+def posted_request(bot: BotHarness) -> dict:
+    return bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
+
+
+def test_every_invite_domain_is_shown_in_full(abot: BotHarness) -> None:
+    domains = [f"subsidiary-number-{i}-of-the-acme-group.example.com" for i in range(5)]
+    abot.command(f"org invite-domains {' '.join(domains)} reason: new subsidiaries").reply()
+    text = message_text(posted_request(abot))
+    assert all(d in text for d in domains), text
+    assert "…" not in text
+
+
+def test_a_change_too_long_for_a_message_opens_whole_with_one_tap(abot: BotHarness) -> None:
+    domains = [f"d{i:02d}-a-rather-long-subsidiary-name-of-acme.example.com" for i in range(60)]
+    abot.command(f"org invite-domains {' '.join(domains)} reason: acquisitions").reply()
+    posted = posted_request(abot)
+    assert not all(d in message_text(posted) for d in domains)  # the message holds what fits ...
+    see = buttons(posted)["approval:full"]
+    abot.click("approval:full", see["value"], user="U0BOB", channel_id=APPROVALS_CHANNEL)
+    view = abot.slack.wait_for("views.open", lambda a: a["view"].get("callback_id") == "approval_full_change")[-1]
+    assert all(d in message_text(view["view"]) for d in domains)  # ... and one tap shows all of it
+    # Someone who may not approve it cannot open it.
+    text = abot.click("approval:full", see["value"], user="U0CAROL", channel_id=APPROVALS_CHANNEL).reply_text()
+    assert "Only Ona organization admins" in text or "Only the requester and the approvers" in text
+
+
+def test_a_role_change_names_the_member_in_peoples_words(abot: BotHarness) -> None:
+    abot.command("role carol@example.com admin reason: new on-call lead").reply()
+    text = message_text(posted_request(abot))
+    assert "Carol Member" in text and "carol@example.com" in text
+    assert "member → admin" in text and "ORGANIZATION_ROLE" not in text
+
+
+@pytest.mark.parametrize(("command", "click", "words"), [
+    ("invite reason: x", "invite:create", "the old link stops working"),
+])
+def test_a_change_without_a_diff_says_what_it_does(abot: BotHarness, command: str, click: str,
+                                                   words: str) -> None:
+    abot.click(click, "{}", user="U0ALICE", channel_id="C0OPS")
+    abot.submit(abot.opened_view("approval_reason"), {"reason": text_input("new hire")}, user="U0ALICE")
+    text = message_text(posted_request(abot))
+    assert words in text and "no visible change" not in text
+
+
+def test_a_scim_rotation_says_the_old_token_stops_working(abot: BotHarness, emulator) -> None:
+    scim_id = next(iter(emulator.state.scim_configurations))
+    abot.click("scim:regenerate", f'{{"id": "{scim_id}"}}', user="U0ALICE", channel_id="C0OPS")
+    abot.submit(abot.opened_view("approval_reason"), {"reason": text_input("token leaked")}, user="U0ALICE")
+    text = message_text(posted_request(abot))
+    assert "the old token stops working" in text and "no visible change" not in text
+
+
+def test_a_reason_cannot_pass_for_the_bots_own_lines(abot: BotHarness) -> None:
+    forged = ("routine\n\n\n:white_check_mark: *Approved and done* by <@U0BOB>\u202e\u2066 txet neddih"
+              + "x" * 700)
+    abot.command(f"banner off reason: {forged}").reply()
+    posted = posted_request(abot)
+    why = [b["text"]["text"] for b in posted["blocks"]
+           if b["type"] == "section" and b["text"]["type"] == "plain_text" and b["text"]["text"].startswith("Why")]
+    assert len(why) == 1
+    assert "\n" not in why[0] and "\u202e" not in why[0] and "\u2066" not in why[0]
+    assert len(why[0]) <= 510 and why[0].endswith("…")
+    assert not any("Approved and done" in t for t in mrkdwn_texts(posted["blocks"]))
+
+
+def test_the_app_home_shows_the_whole_request_with_approve_and_deny(abot: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
+    abot.command("banner off reason: maintenance window").reply()
+    body, headers = abot.payloads.event({"type": "app_home_opened", "user": "U0BOB", "tab": "home"})
+    abot.post(body, headers)
+    home = abot.slack.wait_for("views.publish", lambda a: a.get("user_id") == "U0BOB")[-1]["view"]
+    text = message_text(home)
+    assert "maintenance window" in text and "enabled" in text and "→" in text
+    assert {"approval:approve", "approval:deny"} <= set(buttons(home))
+    abot.click("approval:deny", buttons(home)["approval:deny"]["value"], user="U0BOB", channel_id=None)
+    assert abot.slack.wait_for("views.open", lambda a: a["view"].get("callback_id") == "approval_deny")
+
+
+def test_requests_list_shows_the_change_reason_and_deny(abot: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
+    abot.command("banner off reason: maintenance window").reply()
+    reply = abot.command("requests", user="U0BOB").reply()
+    assert "maintenance window" in message_text(reply) and "→" in message_text(reply)
+    assert {"approval:approve", "approval:deny"} <= set(buttons(reply))
+
+
+def test_a_policy_the_organization_cannot_satisfy_is_said_in_explain_and_the_request(emulator,
+                                                                                    slack: FakeSlack) -> None:
+    harness = make_harness(emulator, slack, policy=APPROVAL_POLICY.replace("approvals = 1", "approvals = 2"))
+    try:
+        text = harness.command("explain banner.update", user="U0ALICE").reply_text()
+        assert "Needs 2 approvals, but only 1 other person can approve it" in text
+        notice = harness.command("banner off reason: maintenance", user="U0ALICE").reply_text()
+        assert "only 1 other person can approve it" in notice
+        assert "only 1 other person can approve it" in message_text(posted_request(harness))
     finally:
         harness.close()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from bot import usertext
 from bot.approvals.policy import Policy, Rule
 from bot.approvals.store import (
     APPROVED,
@@ -137,7 +138,7 @@ class ApprovalFlow:
             id=request_id, operation=operation, policy_key=rule.operation, params=public, before=before,
             after=expected_after(public, before), hash=request_hash(request_id, operation, public, before),
             state=DRAFT if draft else PENDING, requester_team=actor.team_id, requester_id=actor.user_id,
-            requester_email=actor.email, reason=reason, approvals_needed=rule.approvals,
+            requester_email=actor.email, reason=usertext.one_paragraph(reason), approvals_needed=rule.approvals,
             approvers=list(rule.approvers), created_at=now, expires_at=now + rule.ttl_seconds, origin=origin,
             sealed=self.sealer.seal(secret) if secret else None,
         )
@@ -150,7 +151,7 @@ class ApprovalFlow:
         request = self._get(request_id, actor)
         if request.requester_id != actor.user_id:
             self._refuse(actor, request, "Only the requester can complete this request.")
-        if not self.store.transition(request_id, DRAFT, PENDING, reason=reason):
+        if not self.store.transition(request_id, DRAFT, PENDING, reason=usertext.one_paragraph(reason)):
             raise Refused("This request was already submitted or has expired.")
         request = self._get(request_id)
         self._audit("request", actor, request, outcome="pending")
@@ -223,6 +224,17 @@ class ApprovalFlow:
         self._audit("execute", actor, request, outcome="succeeded")
         return Decision(self._get(request.id), "executed", outcome.text, outcome=outcome, votes=votes)
 
+    def shortfall(self, approvers: tuple[str, ...], needed: int, requester: Person) -> str | None:
+        """Why a request cannot get its approvals as things stand, in words; None when it can."""
+        possible = self.directory.possible_approvers(approvers, requester)
+        if possible >= needed:
+            return None
+        others = ("nobody else can approve it" if possible == 0 else
+                  f"only {possible} other person can approve it" if possible == 1 else
+                  f"only {possible} other people can approve it")
+        return (f"Needs {needed} approval{'s' if needed != 1 else ''}, but {others} now "
+                f"({_who(approvers)}). Add approvers or change the policy.")
+
     def valid_votes(self, request: Request) -> list[dict[str, Any]]:
         """The votes that still count: each approver is asked afresh (a demoted admin's vote lapses)."""
         return [v for v in self.store.votes(request.id)
@@ -249,6 +261,7 @@ class ApprovalFlow:
         if actor.user_id == request.requester_id:
             self._refuse(actor, request, "To withdraw your own request, cancel it.")
         self._check_approver_audited(request, actor)
+        reason = usertext.one_paragraph(reason)
         if not self.store.transition(request_id, PENDING, DENIED, decided_by=actor.user_id,
                                      decided_at=self.clock(), note=reason, sealed=None):
             return self._already(self._get(request_id))

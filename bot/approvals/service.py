@@ -128,7 +128,7 @@ class ApprovalService:
         request = self.flow.open(actor, operation, params, reason="", origin=ctx.origin(), draft=True)
         blocks = [
             bk.section(f"*{bk.escape(self.title(operation))}* needs approval. Approvers see your reason."),
-            bk.section("\n".join(views.diff_lines(request, show=self.flow.operations[operation].show))),
+            *views.change_blocks(request, self.flow.operations[operation], sections=views.CHANNEL_SECTIONS),
             bk.text_input("reason", "Reason", multiline=True, max_length=500,
                           placeholder="Why is this change needed?"),
         ]
@@ -148,7 +148,7 @@ class ApprovalService:
             permalink = self.slack.chat_getPermalink(channel=posted["channel"], message_ts=posted["ts"])["permalink"]
         except SlackApiError:
             permalink = None
-        ctx.reply(views.requester_notice(request, title, permalink))
+        ctx.reply(views.requester_notice(request, title, permalink, self.shortfall(request)))
 
     # --- decisions ------------------------------------------------------------------------------
 
@@ -201,7 +201,29 @@ class ApprovalService:
 
     def _message(self, request: Request, votes: list[dict[str, Any]]) -> dict[str, Any]:
         op = self.flow.operations[request.operation]
-        return views.approval_message(request, op.title, votes, op.show)
+        return views.approval_message(request, op, votes, self.shortfall(request))
+
+    def shortfall(self, request: Request) -> str | None:
+        """"Needs 2 approvals; only 1 other person can approve it now", or None when enough can."""
+        if request.state != PENDING:
+            return None
+        requester = self.flow.directory.person(request.requester_team, request.requester_id)
+        try:
+            return self.flow.shortfall(tuple(request.approvers), request.approvals_needed, requester)
+        except Exception:  # Slack or Ona cannot say right now: the message goes out without the warning
+            log.warning("could not count the possible approvers of %s", request.id)
+            return None
+
+    def show_full_change(self, ctx: Context, request_id: str) -> None:
+        """"See the full change": every line, in a modal, for the requester and the approvers."""
+        request = self.flow.store.get(request_id)
+        if request is None:
+            raise Refused("There is no such request.")
+        person = self.person(ctx, fresh=False)
+        if person.user_id != request.requester_id and self.flow.directory.matches(
+                person.team_id, person.user_id, tuple(request.approvers)) is None:
+            raise Refused(person.refusal or "Only the requester and the approvers of this request can see it.")
+        ctx.open_modal(views.full_change(request, self.flow.operations[request.operation]))
 
     def tell_requester(self, request: Request, decision: Decision) -> None:
         """A DM to the requester: the outcome, and a secret result (shown to nobody else)."""
@@ -257,8 +279,8 @@ class ApprovalService:
             if request.requester_id == user_id:
                 continue
             if self.flow.directory.matches(viewer.team_id, viewer.user_id, tuple(request.approvers)):
-                pending.append((request, self.title(request), True))
-        mine = [(r, self.title(r), False) for r in self.flow.store.by_requester(user_id, limit=10)]
+                pending.append((request, self.flow.operations[request.operation], True))
+        mine = [(r, self.flow.operations[r.operation], False) for r in self.flow.store.by_requester(user_id, limit=10)]
         self.slack.views_publish(user_id=user_id, view=views.home(pending, mine))
 
 

@@ -7,10 +7,17 @@ from collections.abc import Callable
 from typing import Any
 
 from bot import blocks as bk
+from bot import usertext
 from bot.approvals.policy import Rule
 from bot.approvals.store import DRAFT, PENDING, REDACTED, Request
+from bot.registry import Operation
 
-MAX_DIFF_LINES = 10
+# A diff is cut into sections Slack accepts (3,000 characters each); past CHANNEL_SECTIONS of them (about
+# a phone screen) a message shows "See the full change", which opens every line in a modal.
+SECTION_CHUNK = 2900
+CHANNEL_SECTIONS = 1
+LIST_SECTIONS = 1
+FULL_CHANGE = "approval:full"
 STATE_LINE = {
     "succeeded": ":white_check_mark: *Approved and done*",
     "failed": ":x: *Approved, but Ona refused*",
@@ -45,7 +52,7 @@ def _value(value: Any, key: str = "", show: Show = None) -> str:
         value = ", ".join(str(v) for v in value)
     if value == REDACTED:
         return "(secret, not shown)"
-    return bk.escape(bk.clip(str(value), 80))
+    return bk.escape(str(value))
 
 
 def diff_lines(request_or_before: Request | dict[str, Any], after: dict[str, Any] | None = None,
@@ -60,9 +67,54 @@ def diff_lines(request_or_before: Request | dict[str, Any], after: dict[str, Any
              for k, v in after.items() if before.get(k) != v]
     lines += [f"*{bk.escape(k.replace('_', ' '))}*: {_value(v, k, show)}" for k, v in (params or {}).items()
               if k not in after]
-    if len(lines) > MAX_DIFF_LINES:
-        lines = [*lines[: MAX_DIFF_LINES - 1], f"…and {len(lines) - MAX_DIFF_LINES + 1} more"]
     return lines or ["(no visible change)"]
+
+
+def change_lines(request: Request, op: Operation) -> list[str]:
+    """Everything an approver must see of the change, every value in full, in people's words."""
+    lines = diff_lines(request, show=op.show)
+    if op.effect:
+        lines = [f":information_source: {bk.escape(op.effect)}",
+                 *[line for line in lines if line != "(no visible change)"]]
+    return lines
+
+
+def chunks(lines: list[str], size: int = SECTION_CHUNK) -> list[str]:
+    """Lines packed into texts of at most `size` characters (a longer line is split)."""
+    pieces = [piece for line in lines for piece in _split(line, size)]
+    out: list[str] = []
+    for piece in pieces:
+        if out and len(out[-1]) + 1 + len(piece) <= size:
+            out[-1] += "\n" + piece
+        else:
+            out.append(piece)
+    return out
+
+
+def _split(line: str, size: int) -> list[str]:
+    """A line cut into pieces of at most `size`, between words (a list's items stay whole) when it can."""
+    pieces = []
+    while len(line) > size:
+        cut = line.rfind(" ", size // 2, size)
+        cut = cut if cut > 0 else size
+        pieces.append(line[:cut])
+        line = line[cut:].lstrip(" ")
+    return [*pieces, line]
+
+
+def change_blocks(request: Request, op: Operation, *, sections: int) -> list[Any]:
+    """The diff in at most `sections` sections; past that, a button opens the whole change."""
+    texts = chunks(change_lines(request, op))
+    blocks: list[Any] = [bk.section(text) for text in texts[:sections]]
+    if len(texts) > sections:
+        blocks.append(bk.section(f"_The change goes on ({len(texts) - sections} more part(s))._",
+                                 accessory=bk.button("See the full change", FULL_CHANGE, {"id": request.id})))
+    return blocks
+
+
+def reason_block(reason: str, label: str = "Why") -> Any:
+    """The requester's words, as plain text: they cannot look like the bot's own lines."""
+    return bk.plain_section(f"{label}: {usertext.one_paragraph(reason)}")
 
 
 def approvers_text(principals: list[str] | tuple[str, ...]) -> str:
@@ -71,29 +123,58 @@ def approvers_text(principals: list[str] | tuple[str, ...]) -> str:
     return ", ".join(parts)
 
 
-def approval_message(request: Request, title: str, votes: list[dict[str, Any]], show: Show = None) -> dict[str, Any]:
-    """The message in the approvals channel: what, who, why, the diff, expiry, and the buttons."""
-    blocks: list[Any] = [
-        bk.header(f"Approval needed: {title}"),
-        bk.section(f"<@{request.requester_id}> asks to *{bk.escape(title)}*."),
-    ]
+def approval_message(request: Request, op: Operation, votes: list[dict[str, Any]],
+                     shortfall: str | None = None) -> dict[str, Any]:
+    """The message in the approvals channel: what, who, why, the whole change, expiry, and the buttons."""
+    blocks: list[Any] = [bk.header(f"Approval needed: {op.title}"),
+                         *approval_card(request, op, votes, sections=CHANNEL_SECTIONS, shortfall=shortfall)]
+    if request.state != PENDING:
+        blocks.append(bk.section(_final_line(request, votes)))
+        if request.state == "denied" and request.note:
+            blocks.append(reason_block(request.note, "Reason for denying"))
+    return bk.message(blocks, text=f"Approval needed: {op.title} (requested by <@{request.requester_id}>)"
+                      if request.state == PENDING else f"{op.title}: {request.state}")
+
+
+def approval_card(request: Request, op: Operation, votes: list[dict[str, Any]], *, sections: int,
+                  shortfall: str | None = None) -> list[Any]:
+    """One request as an approver must see it wherever it can be decided (channel, App Home, lists):
+    who asks, why, the whole change, and Approve and Deny while it is pending."""
+    blocks: list[Any] = [bk.section(f"<@{request.requester_id}> asks to *{bk.escape(op.title)}*.")]
     if request.reason:
-        blocks.append(bk.section(f"*Why:* {bk.escape(request.reason)}"))
-    blocks.append(bk.section("\n".join(diff_lines(request, show=show))))
+        blocks.append(reason_block(request.reason))
+    blocks += change_blocks(request, op, sections=sections)
     blocks.append(bk.context(_progress(request, votes) + f" · expires {slack_date(request.expires_at)}"
                              f" · `{request.id}`"))
+    if shortfall and request.state == PENDING:
+        blocks.append(bk.context(f":warning: {shortfall}"))
     if request.state == PENDING:
-        value = {"id": request.id, "h": request.hash}
-        blocks.append(bk.actions(
-            bk.button("Approve", "approval:approve", value, style="primary", confirm_with=bk.confirm(
-                "Approve this change?", f"{bk.clip(title, 200)} will run in Ona as soon as it has "
-                f"{request.approvals_needed} approval(s).", ok="Approve")),
-            bk.button("Deny", "approval:deny", {"id": request.id}, style="danger"),
-        ))
-    else:
-        blocks.append(bk.section(_final_line(request, votes)))
-    return bk.message(blocks, text=f"Approval needed: {title} (requested by <@{request.requester_id}>)"
-                      if request.state == PENDING else f"{title}: {request.state}")
+        blocks.append(decide_buttons(request, op))
+    return blocks
+
+
+def decide_buttons(request: Request, op: Operation) -> Any:
+    needed = _plural(request.approvals_needed, "approval")
+    value = {"id": request.id, "h": request.hash}
+    return bk.actions(
+        bk.button("Approve", "approval:approve", value, style="primary", confirm_with=bk.confirm(
+            "Approve this change?", f"{bk.clip(op.title, 150)}, as shown above, runs in Ona as soon as it has "
+            f"{needed}.", ok="Approve")),
+        bk.button("Deny", "approval:deny", {"id": request.id}, style="danger"),
+    )
+
+
+def full_change(request: Request, op: Operation) -> dict[str, Any]:
+    """The modal behind "See the full change": every line of it."""
+    blocks: list[Any] = [bk.section(f"<@{request.requester_id}> asks to *{bk.escape(op.title)}* (`{request.id}`).")]
+    if request.reason:
+        blocks.append(reason_block(request.reason))
+    blocks += [bk.section(text) for text in chunks(change_lines(request, op))][: bk.VIEW_MAX_BLOCKS - 2]
+    return bk.modal("The full change", blocks, callback_id="approval_full_change")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def _progress(request: Request, votes: list[dict[str, Any]]) -> str:
@@ -110,17 +191,19 @@ def _final_line(request: Request, votes: list[dict[str, Any]]) -> str:
         line += f" — by <@{request.decided_by}>"
     if request.decided_at:
         line += f", {slack_date(request.decided_at)}"
-    if request.state == "denied" and request.note:
-        line += f"\n*Reason:* {bk.escape(request.note)}"
     if request.state in ("succeeded", "failed") and request.result:
         line += f"\n{request.result if request.state == 'succeeded' else bk.escape(request.result)}"
     return line
 
 
-def requester_notice(request: Request, title: str, permalink: str | None) -> dict[str, Any]:
+def requester_notice(request: Request, title: str, permalink: str | None,
+                     shortfall: str | None = None) -> dict[str, Any]:
     where = f"<{permalink}|the approvals channel>" if permalink else "the approvals channel"
     text = (f":inbox_tray: Your request to *{bk.escape(title)}* (`{request.id}`) is waiting for "
-            f"{request.approvals_needed} approval(s) in {where}. It expires {slack_date(request.expires_at)}.")
+            f"{_plural(request.approvals_needed, 'approval')} in {where}. "
+            f"It expires {slack_date(request.expires_at)}.")
+    if shortfall:
+        text += f"\n:warning: {shortfall}"
     cancel = bk.button("Cancel request", "approval:cancel", {"id": request.id},
                        confirm_with=bk.confirm("Cancel this request?", "Approvers will no longer see buttons."))
     return bk.message([bk.section(text), bk.actions(cancel)], text=f"Request {request.id} is waiting for approval")
@@ -152,26 +235,30 @@ def request_line(request: Request, title: str) -> str:
             f"expires {slack_date(request.expires_at, '{date_short} {time}')}")
 
 
-def request_list(requests: list[tuple[Request, str, bool]], *, heading: str, empty: str) -> list[Any]:
-    """(request, title, viewer may decide) rows, each with the buttons the viewer may press."""
+def request_list(requests: list[tuple[Request, Operation, bool]], *, heading: str, empty: str,
+                 limit: int = 8) -> list[Any]:
+    """(request, operation, viewer may decide) rows. One the viewer may decide shows as a whole card
+    (reason, change, Approve and Deny); the others as a line."""
     blocks: list[Any] = [bk.header(heading)]
     if not requests:
         return [*blocks, bk.section(empty)]
-    for request, title, may_decide in requests[:15]:
-        accessory = None
+    for request, op, may_decide in requests[:limit]:
         if may_decide and request.state == PENDING:
-            accessory = bk.button("Approve", "approval:approve", {"id": request.id, "h": request.hash},
-                                  style="primary", confirm_with=bk.confirm("Approve this change?",
-                                                                           bk.clip(title, 250), ok="Approve"))
-        blocks.append(bk.section(request_line(request, title), accessory=accessory))
+            blocks += [bk.divider(), *approval_card(request, op, [], sections=LIST_SECTIONS)]
+        else:
+            blocks.append(bk.section(request_line(request, op.title)))
+    if len(requests) > limit:
+        blocks.append(bk.context(f"…and {len(requests) - limit} more: `/ona requests` lists them."))
     return blocks
 
 
-def home(pending_for_me: list[tuple[Request, str, bool]], mine: list[tuple[Request, str, bool]]) -> dict[str, Any]:
+def home(pending_for_me: list[tuple[Request, Operation, bool]],
+         mine: list[tuple[Request, Operation, bool]]) -> dict[str, Any]:
     blocks = [
-        *request_list(pending_for_me, heading="Waiting for your approval", empty="Nothing to decide. :tada:"),
+        *request_list(pending_for_me, heading="Waiting for your approval", empty="Nothing to decide. :tada:",
+                      limit=8),
         bk.divider(),
-        *request_list(mine, heading="Your requests", empty="You have not requested anything yet."),
+        *request_list(mine, heading="Your requests", empty="You have not requested anything yet.", limit=10),
         bk.context("Type `/ona help` in any channel for commands."),
     ]
-    return bk.home(blocks[:100])
+    return bk.home(blocks[: bk.VIEW_MAX_BLOCKS])
