@@ -50,8 +50,9 @@ def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: W
         settings.slack_bot_token.get_secret_value(),
         f"{settings.slack_api_url}/" if settings.slack_api_url else None,
     )
+    audit_key = settings.audit_key.get_secret_value() if settings.audit_key else None
     flow = ApprovalFlow(
-        Store(settings.db_path),
+        Store(settings.db_path, audit_key=audit_key),
         policy or load_settings_policy(settings, groups),
         Directory(slack, ona, ttl=directory_ttl),
         operations,

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     approvals_channel: str | None = Field(default=None, validation_alias="ONA_BOT_APPROVALS_CHANNEL")
     policy_file: Path | None = Field(default=None, validation_alias="ONA_BOT_POLICY_FILE")
     work_rate: float = Field(default=30.0, gt=0, validation_alias="ONA_BOT_WORK_RATE")
+    # The audit trail's HMAC key; unset, a key file beside the database (mode 0600) is made and used.
+    audit_key: SecretStr | None = Field(default=None, validation_alias="ONA_BOT_AUDIT_KEY")
+    # How often the audit trail's head is posted to the approvals channel ("0": the log only).
+    audit_checkpoint_seconds: int = Field(default=3600, validation_alias="ONA_BOT_AUDIT_CHECKPOINT")
+
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -42,6 +47,28 @@ class Settings(BaseSettings):
         if v is not None and not v.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
         return v
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. the output of: openssl rand -hex 32)")
+        return v
+
+    @field_validator("audit_checkpoint_seconds", mode="before")
+    @classmethod
+    def _checkpoint(cls, v: object) -> int:
+        if isinstance(v, int):
+            return v
+        from bot import durations
+
+        try:
+            seconds = durations.parse(str(v))
+        except durations.DurationError:
+            raise ValueError("must be a duration such as 30m, 1h or 1d (0 for the log only)") from None
+        if 0 < seconds < 60:
+            raise ValueError("must be at least 1m, or 0 for the log only")
+        return seconds
 
     @field_validator("ona_base_url", "slack_api_url")
     @classmethod
