@@ -56,15 +56,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo_main(args)
     from bot.approvals.policy import PolicyError
     from bot.settings import SettingsError, load_settings
+    from bot.startup import StartupError
 
     try:
         settings = load_settings(need_app_token=args.command == "run")
-        from bot.bootstrap import load_settings_policy
+        from bot.bootstrap import load_settings_policy, preflight
 
         load_settings_policy(settings)  # fail fast, naming the line
+        preflight(settings)  # the tokens, the Ona key's role, the policy's user groups
     except (SettingsError, PolicyError) as exc:
         print(f"ona-bot: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"ona-bot: {exc}", file=sys.stderr)
+        return exc.exit_code
     if args.command == "run":
         from bot.server import run_socket_mode
 
