@@ -80,6 +80,8 @@ def keyring(db_path: str | Path, configured: str | None, *, create: bool) -> lis
     keys: list[AuditKey] = []
     if configured:
         keys.append(AuditKey(configured.encode(), KEY_SETTING))
+    if str(db_path) == ":memory:":  # no file to put a key beside; the rows die with the process
+        return keys or [AuditKey(secrets.token_bytes(32), "this process")]
     path = key_file(db_path)
     secret = _read_key_file(path)
     if secret is None and create and not configured:
