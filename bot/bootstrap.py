@@ -8,15 +8,17 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.app import build_app
 from bot.approvals.flow import ApprovalFlow
-from bot.approvals.policy import Policy, load_policy
+from bot.approvals.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
+from bot.approvals.policy_check import PolicyText, static_problems
 from bot.approvals.service import ApprovalService
 from bot.approvals.store import Sealer, Store
 from bot.context import Services
-from bot.identity import Directory
+from bot.identity import Directory, Installation
 from bot.mutations import operations_of
 from bot.ona.client import OnaClient
 from bot.registry import Group, Operation
 from bot.settings import Settings
+from bot.startup import check_ona_admin, check_policy_groups, check_slack_token
 from bot.work import WorkPool
 from commands import GROUPS
 
@@ -33,26 +35,54 @@ def policy_names(operations: dict[str, Operation]) -> set[str]:
 
 
 def load_settings_policy(settings: Settings, groups: list[Group] | None = None) -> Policy:
-    """Validated at start-up: a bad file stops the bot with the line at fault (PolicyError)."""
+    """Validated at start-up: a bad file, or one that can never be satisfied, stops the bot with the
+    line at fault (PolicyError)."""
     groups = groups or GROUPS
-    return load_policy(settings.policy_file, policy_names(operations_of(groups)), {g.name for g in groups})
+    known = policy_names(operations_of(groups))
+    policy = load_policy(settings.policy_file, known, {g.name for g in groups})
+    problems = static_problems(policy, settings_policy_text(settings), known)
+    if problems:
+        more = f" ({len(problems) - 1} more after it)" if len(problems) > 1 else ""
+        raise PolicyError(problems[0] + more)
+    return policy
+
+
+def settings_policy_text(settings: Settings) -> PolicyText:
+    if settings.policy_file is None:
+        return PolicyText(DEFAULT_POLICY, "built-in policy")
+    return PolicyText(settings.policy_file.read_text(), str(settings.policy_file))
+
+
+def ona_client(settings: Settings) -> OnaClient:
+    return OnaClient(settings.ona_api_key.get_secret_value(), base_url=settings.ona_base_url,
+                     organization_id=settings.ona_organization_id)
+
+
+def settings_slack_client(settings: Settings) -> WebClient:
+    return slack_client(settings.slack_bot_token.get_secret_value(),
+                        f"{settings.slack_api_url}/" if settings.slack_api_url else None)
+
+
+def preflight(settings: Settings) -> Installation:
+    """Before serving: the Slack token is accepted, the policy's user groups are readable, the Ona key
+    is an organization admin's. Raises StartupError (one line) otherwise."""
+    slack = settings_slack_client(settings)
+    installation = check_slack_token(slack)
+    check_policy_groups(settings_policy_text(settings), slack)
+    with ona_client(settings) as ona:
+        check_ona_admin(ona)
+    return installation
 
 
 def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: WebClient | None = None,
                    policy: Policy | None = None, directory_ttl: float = 60.0) -> Services:
     groups = list(GROUPS)
     operations = operations_of(groups)
-    ona = ona or OnaClient(
-        settings.ona_api_key.get_secret_value(),
-        base_url=settings.ona_base_url,
-        organization_id=settings.ona_organization_id,
-    )
-    slack = slack or slack_client(
-        settings.slack_bot_token.get_secret_value(),
-        f"{settings.slack_api_url}/" if settings.slack_api_url else None,
-    )
+    ona = ona or ona_client(settings)
+    slack = slack or settings_slack_client(settings)
+    audit_key = settings.audit_key.get_secret_value() if settings.audit_key else None
     flow = ApprovalFlow(
-        Store(settings.db_path),
+        Store(settings.db_path, audit_key=audit_key),
         policy or load_settings_policy(settings, groups),
         Directory(slack, ona, ttl=directory_ttl),
         operations,

@@ -26,7 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     db = argparse.ArgumentParser(add_help=False)
     db.add_argument("--db", help="SQLite file (default: ONA_BOT_DB or ona-bot.db)")
-    audit_sub.add_parser("verify", parents=[db], help="recompute the hash chain; name the first altered or removed row")
+    verify = audit_sub.add_parser("verify", parents=[db], help="recompute the hash chain; name the first altered or "
+                                  "removed row (keyed rows need ONA_BOT_AUDIT_KEY or the key file beside the database)")
+    verify.add_argument("--head", metavar="COUNT:HASH",
+                        help="the head recorded outside the database (the approvals channel or the log): "
+                             "rows removed from the end are noticed too")
+    audit_sub.add_parser("head", parents=[db], help="print the current head (COUNT:HASH) to keep elsewhere")
     export = audit_sub.add_parser("export", parents=[db], help="write every audit row to stdout")
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
 
@@ -51,15 +56,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo_main(args)
     from bot.approvals.policy import PolicyError
     from bot.settings import SettingsError, load_settings
+    from bot.startup import StartupError
 
     try:
         settings = load_settings(need_app_token=args.command == "run")
-        from bot.bootstrap import load_settings_policy
+        from bot.bootstrap import load_settings_policy, preflight
 
         load_settings_policy(settings)  # fail fast, naming the line
+        preflight(settings)  # the tokens, the Ona key's role, the policy's user groups
     except (SettingsError, PolicyError) as exc:
         print(f"ona-bot: {exc}", file=sys.stderr)
         return 2
+    except StartupError as exc:
+        print(f"ona-bot: {exc}", file=sys.stderr)
+        return exc.exit_code
     if args.command == "run":
         from bot.server import run_socket_mode
 
@@ -75,17 +85,29 @@ def _audit(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
+    from bot.approvals.audit_chain import OK, TAMPERED, Head
     from bot.approvals.store import Store
 
     path = Path(args.db or os.environ.get("ONA_BOT_DB", "ona-bot.db"))
     if not path.exists():
         print(f"ona-bot: no database at {path} (set ONA_BOT_DB or --db)", file=sys.stderr)
         return 2
-    store = Store(path)
+    head = None
+    if getattr(args, "head", None):
+        try:
+            head = Head.parse(args.head.strip("`'\" "))
+        except ValueError as exc:
+            print(f"ona-bot: --head: {exc}", file=sys.stderr)
+            return 2
+    store = Store(path, audit_key=os.environ.get("ONA_BOT_AUDIT_KEY") or None)
+    if args.audit_command == "head":
+        print(store.audit_head() or "0:" + "0" * 64)
+        return 0
     if args.audit_command == "verify":
-        ok, message = store.verify_audit()
-        print(("OK: " if ok else "TAMPERED: ") + message)
-        return 0 if ok else 1
+        verdict = store.audit_verdict(head)
+        label = {OK: "OK", TAMPERED: "TAMPERED"}.get(verdict.status, "CANNOT VERIFY")
+        print(f"{label}: {verdict.message}")
+        return {OK: 0, TAMPERED: 1}.get(verdict.status, 2)
     sys.stdout.write(store.export_audit(args.format))
     return 0
 

@@ -34,10 +34,11 @@ class Person:
 
 @dataclass(frozen=True)
 class Installation:
-    """Where the bot is installed, from auth.test."""
+    """Where the bot token is installed, from auth.test: the workspace identities are pinned to."""
 
     team_id: str
     enterprise_id: str | None = None
+    bot_user_id: str = ""
 
 
 def refusal(user: dict[str, Any], home: Installation) -> str | None:
@@ -80,7 +81,8 @@ class Directory:
         """The workspace (and Grid organization) the bot token belongs to: asked once, then kept."""
         if self._installation is None:
             answer = self.slack.auth_test()
-            self._installation = Installation(answer["team_id"], answer.get("enterprise_id") or None)
+            self._installation = Installation(answer["team_id"], answer.get("enterprise_id") or None,
+                                              answer.get("user_id") or "")
         return self._installation
 
     def person(self, team_id: str, user_id: str, *, fresh: bool = False) -> Person:

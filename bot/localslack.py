@@ -37,6 +37,10 @@ DEFAULT_USERS: dict[str, dict[str, Any]] = {
 }
 
 
+# The scope a method needs, for FakeSlack.missing_scopes (only those the tests take away).
+_SCOPES = {"usergroups.users.list": "usergroups:read", "users.info": "users:read"}
+
+
 @dataclass
 class Call:
     method: str
@@ -57,7 +61,9 @@ class FakeSlack:
         self.enterprise_id: str | None = None  # an Enterprise Grid organization-wide install, when set
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}  # (channel, ts) -> message
-        self.usergroups: dict[str, list[str]] = {}
+        self.usergroups: dict[str, list[str]] = {}  # unknown IDs answer no_such_subteam, as Slack does
+        self.rejected_tokens: set[str] = set()  # every method answers invalid_auth to these
+        self.missing_scopes: set[str] = set()  # e.g. {"usergroups:read"}: its methods answer missing_scope
         # Socket Mode: apps.connections.open hands out what this returns (a ws:// URL), when set.
         self.socket_mode_url: Callable[[], str] | None = None
         self._faults: dict[str, list[tuple[int, float]]] = {}
@@ -107,6 +113,8 @@ class FakeSlack:
             self.users = dict(self._initial_users)
             self.enterprise_id = None
             self.usergroups.clear()
+            self.rejected_tokens.clear()
+            self.missing_scopes.clear()
             self.socket_mode_url = None
 
     # --- test controls ------------------------------------------------------------------------
@@ -159,6 +167,14 @@ class FakeSlack:
             status, retry_after = fault
             self._send(request, status, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(int(retry_after))})
             return
+        token = (request.headers.get("Authorization") or "").removeprefix("Bearer ").strip() or args.get("token")
+        if token in self.rejected_tokens:
+            self._send(request, 200, {"ok": False, "error": "invalid_auth"})
+            return
+        needed = _SCOPES.get(method)
+        if needed in self.missing_scopes:
+            self._send(request, 200, {"ok": False, "error": "missing_scope", "needed": needed})
+            return
         self._send(request, 200, self._answer(method, args))
 
     @staticmethod
@@ -209,7 +225,8 @@ class FakeSlack:
         if method == "users.info":
             return self._user(args.get("user", ""))
         if method == "usergroups.users.list":
-            return {**ok, "users": self.usergroups.get(args.get("usergroup", ""), [])}
+            users = self.usergroups.get(args.get("usergroup", ""))
+            return {**ok, "users": users} if users is not None else {"ok": False, "error": "no_such_subteam"}
         return ok
 
     def _user(self, user_id: str) -> dict[str, Any]:

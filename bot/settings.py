@@ -11,7 +11,7 @@ DEFAULT_ONA_BASE_URL = "https://app.ona.com/api"
 
 
 class SettingsError(Exception):
-    """One line naming the variable that is missing or malformed."""
+    """One line naming every variable that is missing or malformed."""
 
 
 class Settings(BaseSettings):
@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     approvals_channel: str | None = Field(default=None, validation_alias="ONA_BOT_APPROVALS_CHANNEL")
     policy_file: Path | None = Field(default=None, validation_alias="ONA_BOT_POLICY_FILE")
     work_rate: float = Field(default=30.0, gt=0, validation_alias="ONA_BOT_WORK_RATE")
+    # The audit trail's HMAC key; unset, a key file beside the database (mode 0600) is made and used.
+    audit_key: SecretStr | None = Field(default=None, validation_alias="ONA_BOT_AUDIT_KEY")
+    # How often the audit trail's head is posted to the approvals channel ("0": the log only).
+    audit_checkpoint_seconds: int = Field(default=3600, validation_alias="ONA_BOT_AUDIT_CHECKPOINT")
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -42,6 +46,28 @@ class Settings(BaseSettings):
         if v is not None and not v.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
         return v
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and len(v.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. the output of: openssl rand -hex 32)")
+        return v
+
+    @field_validator("audit_checkpoint_seconds", mode="before")
+    @classmethod
+    def _checkpoint(cls, v: object) -> int:
+        if isinstance(v, int):
+            return v
+        from bot import durations
+
+        try:
+            seconds = durations.parse(str(v))
+        except durations.DurationError:
+            raise ValueError("must be a duration such as 30m, 1h or 1d (0 for the log only)") from None
+        if 0 < seconds < 60:
+            raise ValueError("must be at least 1m, or 0 for the log only")
+        return seconds
 
     @field_validator("ona_base_url", "slack_api_url")
     @classmethod
@@ -62,21 +88,42 @@ class Settings(BaseSettings):
         return v
 
 
+class SocketModeSettings(Settings):
+    """`ona-bot run`: the app-level token is required too, so that it is named with the others."""
+
+    slack_app_token: SecretStr = Field(validation_alias="SLACK_APP_TOKEN")  # type: ignore[assignment]
+
+
 _NAMES = {
     name: (field.validation_alias if isinstance(field.validation_alias, str) else "ONA_API_KEY")
-    for name, field in Settings.model_fields.items()
+    for name, field in SocketModeSettings.model_fields.items()
 }
+_HINTS = {"SLACK_APP_TOKEN": "Socket Mode needs an app-level token, xapp-…"}
 
 
 def load_settings(*, need_app_token: bool = False, env_file: str | None = ".env") -> Settings:
-    """Validate the configuration, or raise SettingsError with one line naming the variable."""
+    """Validate the configuration, or raise SettingsError: one line naming every variable at fault."""
+    model = SocketModeSettings if need_app_token else Settings
     try:
-        settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+        return model(_env_file=env_file)  # type: ignore[call-arg]
     except ValidationError as exc:
-        error = exc.errors()[0]
-        name = _NAMES.get(str(error["loc"][0]), str(error["loc"][0])) if error["loc"] else "configuration"
-        reason = "is not set" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
-        raise SettingsError(f"{name} {reason}") from None
-    if need_app_token and settings.slack_app_token is None:
-        raise SettingsError("SLACK_APP_TOKEN is not set (Socket Mode needs an app-level token, xapp-…)")
-    return settings
+        raise SettingsError(_describe(exc.errors())) from None
+
+
+def _describe(errors: list) -> str:
+    """'A, B and C are not set (hint); D must be …': the missing ones first, then the malformed."""
+    missing: list[str] = []
+    malformed: list[str] = []
+    for error in errors:
+        loc = str(error["loc"][0]) if error["loc"] else "configuration"
+        name = _NAMES.get(loc, loc)
+        if error["type"] == "missing":
+            missing.append(name)
+        else:
+            malformed.append(f"{name} {error['msg'].removeprefix('Value error, ')}")
+    parts = []
+    if missing:
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        hints = "; ".join(_HINTS[n] for n in missing if n in _HINTS)
+        parts.append(f"{names} {'is' if len(missing) == 1 else 'are'} not set" + (f" ({hints})" if hints else ""))
+    return "; ".join(parts + malformed)

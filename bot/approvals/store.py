@@ -1,5 +1,8 @@
 """SQLite storage of approval requests, votes and the hash-chained audit trail (sqlite-utils, WAL).
 
+The database and its -wal/-shm files are readable by their owner only: the file is made 0600
+before SQLite opens it, and SQLite gives its -wal and -shm the database file's mode.
+
 Every state change is one conditional UPDATE (compare-and-set on the current state), so a double
 click, a Slack retry or another bot process sharing the file loses cleanly. A connection is opened
 per unit of work: Bolt runs listeners on several threads, and a sqlite3 connection belongs to one.
@@ -12,12 +15,13 @@ import csv
 import hashlib
 import io
 import json
+import os
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +31,16 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from bot.approvals import audit_chain
+from bot.approvals.audit_chain import KEYED, AuditKey, Head, Verdict
+
 PENDING, APPROVED, EXECUTING = "pending", "approved", "executing"
 SUCCEEDED, FAILED, DENIED, EXPIRED, CANCELLED, CONFLICT = (
     "succeeded", "failed", "denied", "expired", "cancelled", "conflict")
 DRAFT = "draft"  # waiting for the requester's reason
 FINAL = {SUCCEEDED, FAILED, DENIED, EXPIRED, CANCELLED, CONFLICT}
 REDACTED = "«redacted»"
-GENESIS = "0" * 64
+GENESIS = audit_chain.GENESIS
 
 
 def canonical(value: Any) -> str:
@@ -101,9 +108,14 @@ class Sealer:
 
 
 class Store:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, audit_key: str | None = None) -> None:
+        """`audit_key`: ONA_BOT_AUDIT_KEY; without it the key file beside the database is used."""
         self.path = str(path)
         self._local = threading.local()
+        self._audit_key_setting = audit_key
+        self._audit_keys: list[AuditKey] | None = None
+        self._keys_lock = threading.Lock()
+        _owner_only(self.path)
         self.migrate()
 
     @contextmanager
@@ -151,9 +163,13 @@ class Store:
         db["audit"].create({
             "seq": int, "at": str, "team_id": str, "user_id": str, "email": str, "action": str,
             "operation": str, "request_id": str, "params": str, "outcome": str, "prev_hash": str,
-            "hash": str,
+            "hash": str, "v": int, "key_id": str,
         }, pk="seq", if_not_exists=True)
-
+        # Databases from before keyed hashing: their rows keep v NULL (plain SHA-256) and still verify.
+        columns = db["audit"].columns_dict
+        for name, kind in (("v", int), ("key_id", str)):
+            if name not in columns:
+                db["audit"].add_column(name, kind)
 
     # --- requests -------------------------------------------------------------------------------
 
@@ -247,22 +263,29 @@ class Store:
 
     # --- audit trail ----------------------------------------------------------------------------
 
+    def audit_keys(self, *, create: bool = False) -> list[AuditKey]:
+        """The writing key first; `create` makes the key file when no key is set (the first write)."""
+        with self._keys_lock:
+            if self._audit_keys is None or (create and not self._audit_keys):
+                self._audit_keys = audit_chain.keyring(self.path, self._audit_key_setting, create=create) or None
+            return list(self._audit_keys or [])
+
     def audit(self, *, action: str, team_id: str = "", user_id: str = "", email: str | None = None,
               operation: str = "", request_id: str = "", params: dict[str, Any] | None = None,
               outcome: str = "") -> None:
-        """Append one hash-chained row. BEGIN IMMEDIATE serialises writers across processes."""
-        entry = {
+        """Append one row chained with an HMAC. BEGIN IMMEDIATE serialises writers across processes."""
+        key = self.audit_keys(create=True)[0]
+        entry: dict[str, Any] = {
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "team_id": team_id, "user_id": user_id,
             "email": email or "", "action": action, "operation": operation, "request_id": request_id,
-            "params": canonical(params or {}), "outcome": outcome,
+            "params": canonical(params or {}), "outcome": outcome, "v": KEYED, "key_id": key.id,
         }
         with self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 last = conn.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-                prev = last["hash"] if last else GENESIS
-                entry["prev_hash"] = prev
-                entry["hash"] = sha256(prev + canonical(entry))
+                entry["prev_hash"] = last["hash"] if last else GENESIS
+                entry["hash"] = key.row_hash(entry)
                 columns = ", ".join(entry)
                 conn.execute(f"INSERT INTO audit ({columns}) VALUES ({', '.join('?' for _ in entry)})",
                              list(entry.values()))
@@ -280,24 +303,20 @@ class Store:
                 rows = conn.execute("SELECT * FROM audit ORDER BY seq").fetchall()
         return [dict(r) for r in rows]
 
-    def verify_audit(self) -> tuple[bool, str]:
-        """Recompute the chain; name the first row that was altered or removed."""
-        prev = GENESIS
-        expected_seq = None
-        rows = self.audit_rows()
-        for row in rows:
-            if expected_seq is not None and row["seq"] != expected_seq:
-                return False, f"row {expected_seq} was removed (the chain jumps from {expected_seq - 1} to {row['seq']})"
-            content = {k: row[k] for k in ("at", "team_id", "user_id", "email", "action", "operation",
-                                           "request_id", "params", "outcome")}
-            content["prev_hash"] = row["prev_hash"]
-            if row["prev_hash"] != prev:
-                return False, f"row {row['seq']} does not follow row {row['seq'] - 1} (a row was removed or altered)"
-            if sha256(prev + canonical(content)) != row["hash"]:
-                return False, f"row {row['seq']} was altered"
-            prev = row["hash"]
-            expected_seq = row["seq"] + 1
-        return True, f"{len(rows)} rows, chain intact"
+    def audit_head(self) -> Head | None:
+        """The last row's number and hash: what is kept outside the database to catch truncation."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return Head(row["seq"], row["hash"]) if row else None
+
+    def audit_verdict(self, head: Head | None = None) -> Verdict:
+        return audit_chain.verify(self.audit_rows(), self.audit_keys(), head)
+
+    def verify_audit(self, head: Head | None = None) -> tuple[bool, str]:
+        """Recompute the chain; name the first row that was altered or removed (at the end too, given
+        the head recorded outside the database)."""
+        verdict = self.audit_verdict(head)
+        return verdict.ok, verdict.message
 
     def export_audit(self, fmt: str) -> str:
         rows = self.audit_rows()
@@ -305,11 +324,26 @@ class Store:
             return "".join(canonical(r) + "\n" for r in rows)
         out = io.StringIO()
         columns = ["seq", "at", "team_id", "user_id", "email", "action", "operation", "request_id", "params",
-                   "outcome", "prev_hash", "hash"]
+                   "outcome", "prev_hash", "hash", "v", "key_id"]
         writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
         return out.getvalue()
+
+
+def _owner_only(path: str) -> None:
+    """Make the database file 0600 before SQLite creates it (its -wal and -shm take the same mode);
+    an existing one with wider permissions, and its -wal/-shm, are narrowed."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+        except (FileNotFoundError, PermissionError):
+            continue
 
 
 def new_request_id() -> str:
