@@ -138,12 +138,12 @@ def _read(request: Request, method: str, verb: str, headers: Mapping[str, str], 
         params = {name: values[-1] for name, values in parse_qs(query, keep_blank_values=True).items()}
         _check_version(params.get("connect", "v1"), "v1", "connect query parameter")
         request.codec = _codec(params.get("encoding", ""), "encoding query parameter")
-        request.compression = params.get("compression") or None
+        request.compression = _compression(params.get("compression"))
         data = _get_message(params)
     else:
         request.codec = _codec(_media_type(headers.get("content-type", "")), "content type")
         _check_version(headers.get("connect-protocol-version", "1"), "1", "Connect-Protocol-Version header")
-        request.compression = headers.get("content-encoding") or None
+        request.compression = _compression(headers.get("content-encoding"))
         data = raw
     request.timeout = _timeout(headers.get("connect-timeout-ms"))
     data = _decompress(data, request.compression)
@@ -160,6 +160,12 @@ def _read(request: Request, method: str, verb: str, headers: Mapping[str, str], 
 def _media_type(content_type: str) -> str:
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type.removeprefix("application/") if media_type.startswith("application/") else media_type
+
+
+def _compression(name: str | None) -> str | None:
+    """None for an uncompressed body ("identity" is what connectrpc sends when it does not compress)."""
+    name = (name or "").strip().lower()
+    return None if name in ("", "identity") else name
 
 
 def _codec(name: str, where: str) -> Codec:
@@ -196,7 +202,7 @@ def _get_message(params: dict[str, str]) -> bytes:
 
 
 def _decompress(data: bytes, compression: str | None) -> bytes:
-    if compression in (None, "identity"):
+    if compression is None:
         return data
     if compression != "gzip":
         raise Refusal("unimplemented", f"unknown compression {compression!r}: supported encodings are "
