@@ -1,12 +1,17 @@
-"""The local Ona emulator, tested over real HTTP with raw JSON (not through OnaClient).
+"""The local Ona emulator, tested over real HTTP with raw requests (not through a client library).
 
-Every successful answer is also parsed by protobuf's own proto3-JSON parser against Ona's published
-schema (gitpod-sdk), unknown fields rejected: the emulator must never emit what Ona could not.
+Mostly JSON; the wire-format section also sends binary protobuf, GET queries, gzip bodies and the
+Connect headers by hand. Every successful answer is also parsed by protobuf's own parser against
+Ona's published schema (gitpod-sdk), unknown fields rejected: the emulator must never emit what Ona
+could not. Ona's official SDK against the emulator is tests/test_sdk_against_emulator.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
+import json
 import queue
 import signal
 import socket
@@ -15,39 +20,46 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import ona_sdk  # gitpod-sdk: Ona's official SDK
 import pytest
 from gitpod.v1 import organization_pb2  # gitpod-sdk: a dev dependency, the published schema
 from google.protobuf import json_format, message_factory
 
 from bot.ona.emulator import DEFAULT_ADMIN_KEY, DEFAULT_MEMBER_KEY, DEFAULT_ORG_ID, DEFAULT_PORT, Emulator
+from bot.ona.emulator import connect as emulator_connect
 from bot.ona.emulator import server as emulator_server
+from bot.ona.emulator.connect import SCHEMA
 from bot.ona.emulator.service import HANDLERS, HTTP_STATUS
 from bot.ona.emulator.state import (
     SEED_INVITE_ID,
     SEED_SCIM_ID,
-    SEED_SCIM_TOKEN,
     SEED_SSO_CLIENT_SECRET,
     SEED_SSO_ID,
-    member_id,
-    token_digest,
 )
 from bot.ona.emulator.validate import CEL_CHECKS, SUPPORTED_RULES
 from bot.ona.models import METHODS, OrganizationTier
 from bot.ona.rules import RULES
 from bot.ona.wire import parse_duration
+from tests.emulator_scenarios import (
+    ALICE,
+    BOB,
+    CAROL,
+    DAVE,
+    HAPPY,
+    ORG,
+    OTHER_UUID,
+    make_custom_domain,
+    make_sso,
+    make_verification,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = organization_pb2.DESCRIPTOR.services_by_name["OrganizationService"]
-ORG = DEFAULT_ORG_ID
-OTHER_UUID = "0b6f3a1e-2c4d-4e5f-8a9b-0c1d2e3f4a5b"
-ALICE, BOB, CAROL, DAVE, ERIN = (
-    member_id(ORG, f"{name}@example.com") for name in ("alice", "bob", "carol", "dave", "erin")
-)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -65,13 +77,14 @@ class Api:
         self.http = http
 
     def call(self, method: str, body: Any = None, key: str | None = DEFAULT_ADMIN_KEY,
-             content: bytes | None = None, content_type: str = "application/json") -> httpx.Response:
-        headers = {"Content-Type": content_type}
+             content: bytes | None = None, content_type: str = "application/json",
+             headers: dict[str, str] | None = None) -> httpx.Response:
+        headers = {"Content-Type": content_type, **(headers or {})}
         if key is not None:
             headers["Authorization"] = f"Bearer {key}"
         response = self.http.post(f"/gitpod.v1.OrganizationService/{method}", headers=headers,
                                   json=None if content is not None else body, content=content)
-        if response.status_code == 200 and method in METHODS:
+        if response.status_code == 200 and method in METHODS and content_type.startswith("application/json"):
             conforms(method, response.text)
         return response
 
@@ -118,324 +131,7 @@ def api(emu: Emulator) -> Iterator[Api]:
         yield Api(emu, http)
 
 
-# === every method, happy path ================================================================
-
-HAPPY: dict[str, Callable[[Api], None]] = {}
-
-
-def happy(method: str) -> Callable[[Callable[[Api], None]], Callable[[Api], None]]:
-    def register(fn: Callable[[Api], None]) -> Callable[[Api], None]:
-        HAPPY[method] = fn
-        return fn
-
-    return register
-
-
-@happy("CreateOrganization")
-def _(api: Api) -> None:
-    out = api.ok("CreateOrganization", {"name": "Acme Labs", "joinOrganization": True,
-                                        "inviteAccountsWithMatchingDomain": True})
-    assert out["organization"]["name"] == "Acme Labs" and out["organization"]["id"] != ORG
-    assert out["organization"]["inviteDomains"] == {"domains": ["example.com"]}
-    assert out["member"]["userId"] == ALICE and out["member"]["role"] == "ORGANIZATION_ROLE_ADMIN"
-    assert out["organization"]["id"] in api.emu.state.created_organizations
-
-
-@happy("DeleteOrganization")
-def _(api: Api) -> None:
-    assert api.ok("DeleteOrganization", {"organizationId": ORG}) == {}
-    assert api.emu.state.organization is None
-    api.fails("GetOrganization", {"organizationId": ORG}, "not_found")
-    api.fails("GetSSOConfiguration", {"ssoConfigurationId": SEED_SSO_ID}, "not_found")
-
-
-@happy("JoinOrganization")
-def _(api: Api) -> None:
-    assert api.ok("JoinOrganization", {"inviteId": SEED_INVITE_ID})["member"]["userId"] == ALICE  # already in
-    api.ok("LeaveOrganization", {"userId": CAROL}, key=DEFAULT_MEMBER_KEY)  # members may leave themselves
-    member = api.ok("JoinOrganization", {"inviteId": SEED_INVITE_ID}, key=DEFAULT_MEMBER_KEY)["member"]
-    assert (member["userId"], member["role"], member["status"]) == (
-        CAROL, "ORGANIZATION_ROLE_MEMBER", "USER_STATUS_ACTIVE")
-    assert CAROL in api.emu.state.members
-
-
-@happy("LeaveOrganization")
-def _(api: Api) -> None:
-    assert api.ok("LeaveOrganization", {"userId": DAVE}) == {}
-    assert DAVE not in api.emu.state.members
-    assert len(api.ok("ListMembers", {"organizationId": ORG})["members"]) == 4
-
-
-@happy("ListMembers")
-def _(api: Api) -> None:
-    out = api.ok("ListMembers", {"organizationId": ORG})
-    assert [m["fullName"] for m in out["members"]] == [
-        "Alice Admin", "Bob Builder", "Carol Member", "Dave Suspended", "Erin Engineer"]
-    assert out["pagination"] == {}  # present, with no next token
-    dave = next(m for m in out["members"] if m["userId"] == DAVE)
-    assert dave == {"userId": DAVE, "role": "ORGANIZATION_ROLE_MEMBER", "memberSince": "2024-01-08T16:45:00Z",
-                    "avatarUrl": "https://avatars.example.com/dave.png", "fullName": "Dave Suspended",
-                    "email": "dave@example.com", "status": "USER_STATUS_SUSPENDED", "loginProvider": "github"}
-
-
-@happy("GetOrganization")
-def _(api: Api) -> None:
-    assert api.ok("GetOrganization", {"organizationId": ORG}) == {"organization": {
-        "id": ORG, "name": "Acme Corp", "createdAt": "2023-03-14T09:26:53Z", "updatedAt": "2024-11-02T10:12:07Z",
-        "tier": "ORGANIZATION_TIER_ENTERPRISE"}}
-
-
-@happy("SetRole")
-def _(api: Api) -> None:
-    assert api.ok("SetRole", {"organizationId": ORG, "userId": CAROL, "role": "ORGANIZATION_ROLE_ADMIN"}) == {}
-    assert api.emu.state.members[CAROL].role == "ORGANIZATION_ROLE_ADMIN"
-
-
-@happy("UpdateOrganization")
-def _(api: Api) -> None:
-    before = datetime.now(UTC)
-    org = api.ok("UpdateOrganization", {"organizationId": ORG, "name": "Acme Inc",
-                                        "inviteDomains": {"domains": ["acme.com", "example.com"]}})["organization"]
-    assert org["name"] == "Acme Inc" and org["inviteDomains"] == {"domains": ["acme.com", "example.com"]}
-    assert datetime.fromisoformat(org["updatedAt"]) >= before.replace(microsecond=0)
-    assert org["createdAt"] == "2023-03-14T09:26:53Z"
-
-
-@happy("GetAnnouncementBanner")
-def _(api: Api) -> None:
-    assert api.ok("GetAnnouncementBanner", {"organizationId": ORG}) == {"banner": {"organizationId": ORG}}
-
-
-@happy("UpdateAnnouncementBanner")
-def _(api: Api) -> None:
-    out = api.ok("UpdateAnnouncementBanner", {"organizationId": ORG, "message": "Maintenance tonight",
-                                              "enabled": True})
-    assert out == {"banner": {"organizationId": ORG, "message": "Maintenance tonight", "enabled": True}}
-    out = api.ok("UpdateAnnouncementBanner", {"organizationId": ORG, "enabled": False})  # message kept
-    assert out == {"banner": {"organizationId": ORG, "message": "Maintenance tonight"}}
-
-
-def make_custom_domain(api: Api) -> dict[str, Any]:
-    return api.ok("CreateCustomDomain", {"organizationId": ORG, "domainName": "ide.acme.com",
-                                         "provider": "CUSTOM_DOMAIN_PROVIDER_AWS",
-                                         "awsAccountId": "123456789012"})["customDomain"]
-
-
-@happy("CreateCustomDomain")
-def _(api: Api) -> None:
-    domain = make_custom_domain(api)
-    assert (domain["domainName"], domain["provider"], domain["awsAccountId"], domain["organizationId"]) == (
-        "ide.acme.com", "CUSTOM_DOMAIN_PROVIDER_AWS", "123456789012", ORG)
-    assert domain["createdAt"] == domain["updatedAt"]
-
-
-@happy("GetCustomDomain")
-def _(api: Api) -> None:
-    made = make_custom_domain(api)
-    assert api.ok("GetCustomDomain", {"organizationId": ORG}) == {"customDomain": made}
-
-
-@happy("UpdateCustomDomain")
-def _(api: Api) -> None:
-    made = make_custom_domain(api)
-    domain = api.ok("UpdateCustomDomain", {"organizationId": ORG, "domainName": "dev.acme.com",
-                                           "provider": "CUSTOM_DOMAIN_PROVIDER_GCP",
-                                           "cloudAccountId": "acme-prod"})["customDomain"]
-    assert (domain["domainName"], domain["provider"], domain["cloudAccountId"]) == (
-        "dev.acme.com", "CUSTOM_DOMAIN_PROVIDER_GCP", "acme-prod")
-    assert domain["awsAccountId"] == "123456789012"  # not sent: kept
-    assert domain["id"] == made["id"] and domain["updatedAt"] >= made["updatedAt"]
-
-
-@happy("DeleteCustomDomain")
-def _(api: Api) -> None:
-    make_custom_domain(api)
-    assert api.ok("DeleteCustomDomain", {"organizationId": ORG}) == {}
-    assert api.emu.state.custom_domain is None
-
-
-def make_verification(api: Api, domain: str = "acme.com") -> dict[str, Any]:
-    return api.ok("CreateDomainVerification", {"organizationId": ORG, "domain": domain})["domainVerification"]
-
-
-@happy("CreateDomainVerification")
-def _(api: Api) -> None:
-    made = make_verification(api)
-    assert (made["domain"], made["state"], made["organizationId"]) == (
-        "acme.com", "DOMAIN_VERIFICATION_STATE_PENDING", ORG)
-    assert made["verificationToken"] and made["createdAt"] and "verifiedAt" not in made
-
-
-@happy("GetDomainVerification")
-def _(api: Api) -> None:
-    made = make_verification(api)
-    assert api.ok("GetDomainVerification", {"domainVerificationId": made["id"]}) == {"domainVerification": made}
-
-
-@happy("ListDomainVerifications")
-def _(api: Api) -> None:
-    assert api.ok("ListDomainVerifications", {"organizationId": ORG}) == {"pagination": {}}
-    made = make_verification(api)
-    assert api.ok("ListDomainVerifications", {"organizationId": ORG})["domainVerifications"] == [made]
-
-
-@happy("VerifyDomain")
-def _(api: Api) -> None:
-    made = make_verification(api)
-    api.emu.publish_dns("acme.com", made["verificationToken"])
-    verified = api.ok("VerifyDomain", {"domainVerificationId": made["id"]})["domainVerification"]
-    assert verified["state"] == "DOMAIN_VERIFICATION_STATE_VERIFIED" and verified["verifiedAt"]
-
-
-@happy("DeleteDomainVerification")
-def _(api: Api) -> None:
-    made = make_verification(api)
-    assert api.ok("DeleteDomainVerification", {"domainVerificationId": made["id"]}) == {}
-    assert made["id"] not in api.emu.state.domain_verifications
-
-
-@happy("CreateOrganizationInvite")
-def _(api: Api) -> None:
-    invite = api.ok("CreateOrganizationInvite", {"organizationId": ORG})["invite"]
-    assert invite["inviteId"] not in ("", SEED_INVITE_ID)
-    assert api.ok("GetOrganizationInvite", {"organizationId": ORG}) == {"invite": invite}
-
-
-@happy("GetOrganizationInvite")
-def _(api: Api) -> None:
-    assert api.ok("GetOrganizationInvite", {"organizationId": ORG}) == {"invite": {"inviteId": SEED_INVITE_ID}}
-
-
-@happy("GetOrganizationInviteSummary")
-def _(api: Api) -> None:
-    assert api.ok("GetOrganizationInviteSummary", {"inviteId": SEED_INVITE_ID}) == {
-        "organizationId": ORG, "organizationName": "Acme Corp", "organizationMemberCount": 5}
-
-
-@happy("GetOrganizationPolicies")
-def _(api: Api) -> None:
-    policies = api.ok("GetOrganizationPolicies", {"organizationId": ORG})["policies"]
-    assert {k: policies[k] for k in (
-        "organizationId", "maximumEnvironmentTimeout", "allowedEditorIds", "defaultEditorId",
-        "maximumRunningEnvironmentsPerUser", "maximumEnvironmentsPerUser", "membersCreateProjects",
-        "deleteArchivedEnvironmentsAfter", "maximumEnvironmentLifetime")} == {
-        "organizationId": ORG, "maximumEnvironmentTimeout": "28800s",
-        "allowedEditorIds": ["vscode", "jetbrains", "cursor"], "defaultEditorId": "vscode",
-        "maximumRunningEnvironmentsPerUser": "5", "maximumEnvironmentsPerUser": "20", "membersCreateProjects": True,
-        "deleteArchivedEnvironmentsAfter": "604800s", "maximumEnvironmentLifetime": "2592000s"}
-    assert policies["agentPolicy"]["maxSubagentsPerEnvironment"] == 5
-    assert policies["agentPolicy"]["commandDenyList"]
-
-
-@happy("UpdateOrganizationPolicies")
-def _(api: Api) -> None:
-    assert api.ok("UpdateOrganizationPolicies", {"organizationId": ORG, "maximumEnvironmentTimeout": "3600s",
-                                                 "maximumEnvironmentsPerUser": "30"}) == {}
-    policies = api.ok("GetOrganizationPolicies", {"organizationId": ORG})["policies"]
-    assert (policies["maximumEnvironmentTimeout"], policies["maximumEnvironmentsPerUser"]) == ("3600s", "30")
-    assert policies["maximumRunningEnvironmentsPerUser"] == "5"  # not sent: kept
-
-
-def make_sso(api: Api, secret: str = "okta-client-secret") -> dict[str, Any]:
-    return api.ok("CreateSSOConfiguration", {
-        "organizationId": ORG, "clientId": "acme-okta", "clientSecret": secret,
-        "issuerUrl": "https://acme.okta.com", "emailDomains": ["acme.com"], "displayName": "Okta",
-        "additionalScopes": ["groups"]})["ssoConfiguration"]
-
-
-@happy("CreateSSOConfiguration")
-def _(api: Api) -> None:
-    sso = make_sso(api)
-    assert sso == {"id": sso["id"], "organizationId": ORG, "clientId": "acme-okta",
-                   "issuerUrl": "https://acme.okta.com", "state": "SSO_CONFIGURATION_STATE_INACTIVE",
-                   "providerType": "PROVIDER_TYPE_CUSTOM", "emailDomains": ["acme.com"], "displayName": "Okta",
-                   "additionalScopes": ["groups"]}
-    assert api.emu.state.secrets[sso["id"]] == "okta-client-secret"
-
-
-@happy("GetSSOConfiguration")
-def _(api: Api) -> None:
-    sso = api.ok("GetSSOConfiguration", {"ssoConfigurationId": SEED_SSO_ID})["ssoConfiguration"]
-    assert (sso["state"], sso["issuerUrl"], sso["clientId"]) == (
-        "SSO_CONFIGURATION_STATE_ACTIVE", "https://accounts.google.com", "123456789012-acme.apps.googleusercontent.com")
-
-
-@happy("ListSSOConfigurations")
-def _(api: Api) -> None:
-    out = api.ok("ListSSOConfigurations", {"organizationId": ORG})
-    assert [c["id"] for c in out["ssoConfigurations"]] == [SEED_SSO_ID] and out["pagination"] == {}
-
-
-@happy("UpdateSSOConfiguration")
-def _(api: Api) -> None:
-    assert api.ok("UpdateSSOConfiguration", {"ssoConfigurationId": SEED_SSO_ID, "displayName": "Google",
-                                             "clientSecret": "rotated", "state": "SSO_CONFIGURATION_STATE_INACTIVE",
-                                             "additionalScopes": {"scopes": ["groups"]}}) == {}
-    sso = api.ok("GetSSOConfiguration", {"ssoConfigurationId": SEED_SSO_ID})["ssoConfiguration"]
-    assert (sso["displayName"], sso["state"], sso["additionalScopes"]) == (
-        "Google", "SSO_CONFIGURATION_STATE_INACTIVE", ["groups"])
-    assert sso["issuerUrl"] == "https://accounts.google.com"  # not sent: kept
-    assert api.emu.state.secrets[SEED_SSO_ID] == "rotated"
-
-
-@happy("DeleteSSOConfiguration")
-def _(api: Api) -> None:
-    sso = make_sso(api)
-    assert api.ok("DeleteSSOConfiguration", {"ssoConfigurationId": sso["id"]}) == {}
-    assert sso["id"] not in api.emu.state.sso_configurations and sso["id"] not in api.emu.state.secrets
-
-
-@happy("CreateSCIMConfiguration")
-def _(api: Api) -> None:
-    before = datetime.now(UTC).replace(microsecond=0)
-    out = api.ok("CreateSCIMConfiguration", {"organizationId": ORG, "ssoConfigurationId": SEED_SSO_ID,
-                                             "name": "Okta provisioning", "tokenExpiresIn": "2592000s"})
-    scim = out["scimConfiguration"]
-    assert (scim["name"], scim["enabled"], scim["ssoConfigurationId"]) == ("Okta provisioning", True, SEED_SSO_ID)
-    expires = datetime.fromisoformat(out["tokenExpiresAt"])
-    assert scim["tokenExpiresAt"] == out["tokenExpiresAt"]
-    assert before + timedelta(days=30) <= expires <= datetime.now(UTC) + timedelta(days=30)
-    assert api.emu.state.secrets[scim["id"]] == token_digest(out["token"])  # only the digest is kept
-    assert out["token"] not in repr(api.emu.state)
-
-
-@happy("GetSCIMConfiguration")
-def _(api: Api) -> None:
-    scim = api.ok("GetSCIMConfiguration", {"scimConfigurationId": SEED_SCIM_ID})["scimConfiguration"]
-    assert (scim["ssoConfigurationId"], scim["enabled"]) == (SEED_SSO_ID, True)
-
-
-@happy("ListSCIMConfigurations")
-def _(api: Api) -> None:
-    out = api.ok("ListSCIMConfigurations", {})
-    assert [c["id"] for c in out["scimConfigurations"]] == [SEED_SCIM_ID]
-
-
-@happy("RegenerateSCIMToken")
-def _(api: Api) -> None:
-    assert api.emu.state.secrets[SEED_SCIM_ID] == token_digest(SEED_SCIM_TOKEN)
-    first = api.ok("RegenerateSCIMToken", {"scimConfigurationId": SEED_SCIM_ID, "tokenExpiresIn": "7776000s"})
-    second = api.ok("RegenerateSCIMToken", {"scimConfigurationId": SEED_SCIM_ID})  # same lifetime again
-    assert first["token"] != second["token"]
-    assert api.emu.state.secrets[SEED_SCIM_ID] == token_digest(second["token"])
-    lifetime = datetime.fromisoformat(second["tokenExpiresAt"]) - datetime.now(UTC)
-    assert timedelta(days=89) < lifetime <= timedelta(days=90)
-    scim = api.ok("GetSCIMConfiguration", {"scimConfigurationId": SEED_SCIM_ID})["scimConfiguration"]
-    assert scim["tokenExpiresAt"] == second["tokenExpiresAt"]
-
-
-@happy("UpdateSCIMConfiguration")
-def _(api: Api) -> None:
-    scim = api.ok("UpdateSCIMConfiguration", {"scimConfigurationId": SEED_SCIM_ID, "enabled": False})
-    assert "enabled" not in scim["scimConfiguration"]  # false: omitted in proto3 JSON
-    assert scim["scimConfiguration"]["name"] == "Google Workspace provisioning"
-    assert scim["scimConfiguration"]["updatedAt"] > scim["scimConfiguration"]["createdAt"]
-
-
-@happy("DeleteSCIMConfiguration")
-def _(api: Api) -> None:
-    assert api.ok("DeleteSCIMConfiguration", {"scimConfigurationId": SEED_SCIM_ID}) == {}
-    assert SEED_SCIM_ID not in api.emu.state.scim_configurations and SEED_SCIM_ID not in api.emu.state.secrets
+# === every method, happy path (the scenarios are in tests/emulator_scenarios.py) ===============
 
 
 def test_the_conformance_check_has_teeth() -> None:
@@ -514,6 +210,44 @@ def test_a_custom_organization_and_keys() -> None:
 # === the wire format ==========================================================================
 
 
+def pb_class(method: str, output: bool = False) -> Any:
+    """The schema's request (or response) message class of ``method``."""
+    rpc = SERVICE.methods_by_name[method]
+    return message_factory.GetMessageClass(rpc.output_type if output else rpc.input_type)
+
+
+def encode(codec: str, method: str, body: dict[str, Any]) -> bytes:
+    """A request body in ``codec``: JSON as given, or the binary protobuf of the same message."""
+    if codec == "json":
+        return json.dumps(body).encode()
+    return json_format.ParseDict(body, pb_class(method)()).SerializeToString()
+
+
+def decode(codec: str, method: str, response: httpx.Response) -> dict[str, Any]:
+    """A 200 answer as proto3 JSON, checked to be in ``codec`` and to be the method's response message."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == f"application/{codec}"
+    message = pb_class(method, output=True)()
+    if codec == "json":
+        json_format.Parse(response.text, message)
+    else:
+        message.ParseFromString(response.content)
+    return json_format.MessageToDict(message)
+
+
+def connect_error(response: httpx.Response, code: str) -> str:
+    """Assert a Connect error (JSON whatever the codec of the request); return its message."""
+    assert response.status_code == HTTP_STATUS[code], response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()
+    assert set(error) == {"code", "message"} and error["code"] == code, error
+    return error["message"]
+
+
+AUTH = {"Authorization": f"Bearer {DEFAULT_ADMIN_KEY}"}
+RPC = "/gitpod.v1.OrganizationService"
+
+
 def test_unknown_method_is_unimplemented(api: Api) -> None:
     assert "GetOrganizationBilling" in api.fails("GetOrganizationBilling", {}, "unimplemented")
     response = api.http.post("/gitpod.v1.EnvironmentService/ListEnvironments", json={},
@@ -521,15 +255,172 @@ def test_unknown_method_is_unimplemented(api: Api) -> None:
     assert response.status_code == 501 and response.json()["code"] == "unimplemented"
 
 
-def test_only_post_with_json(api: Api) -> None:
-    response = api.http.get("/gitpod.v1.OrganizationService/GetOrganization")
+NOT_EMULATED = sorted(set(SCHEMA) - set(METHODS))
+
+
+def test_the_schema_has_44_methods_and_35_are_emulated() -> None:
+    assert sorted(SCHEMA) == sorted(m.name for m in SERVICE.methods) and len(SCHEMA) == 44
+    assert set(METHODS) < set(SCHEMA) and len(NOT_EMULATED) == 9
+    assert {"GetOIDCConfig", "GetTermsOfService", "SetStripeCustomerID"} < set(NOT_EMULATED)
+
+
+@pytest.mark.parametrize("method", NOT_EMULATED)
+def test_a_method_of_the_schema_not_emulated_says_so(api: Api, method: str) -> None:
+    message = api.fails(method, {"organizationId": ORG}, "unimplemented")
+    assert f"{RPC[1:]}/{method} is in Ona's schema but not emulated" in message
+
+
+def test_post_or_get_and_nothing_else(api: Api) -> None:
+    response = api.http.put(f"{RPC}/GetOrganization", headers=AUTH)
+    assert response.status_code == 405 and response.headers["allow"] == "GET, POST"
+    response = api.http.delete(f"{RPC}/SetRole", headers=AUTH)
     assert response.status_code == 405 and response.headers["allow"] == "POST"
-    response = api.call("GetOrganization", content=b'{"organizationId": "%s"}' % ORG.encode(),
-                        content_type="application/proto")
-    assert response.status_code == 415
-    response = api.call("GetOrganization", content=b'{"organizationId": "%s"}' % ORG.encode(),
-                        content_type="application/json; charset=utf-8")
+    # GET only for the methods the schema marks free of side effects (GetOrganizationInvite is not)
+    for method in ("SetRole", "GetOrganizationInvite"):
+        response = api.http.get(f"{RPC}/{method}", params={"encoding": "json", "message": "{}"}, headers=AUTH)
+        assert response.status_code == 405 and response.headers["allow"] == "POST"
+        assert response.json()["code"] == "unimplemented"
+    assert api.emu.state.invite_id == SEED_INVITE_ID
+
+
+def test_content_types(api: Api) -> None:
+    body = b'{"organizationId": "%s"}' % ORG.encode()
+    for content_type in ("text/plain", "application/connect+json", "application/grpc", ""):
+        response = api.call("GetOrganization", content=body, content_type=content_type)
+        assert response.status_code == 415, content_type
+        assert response.headers["accept-post"] == "application/proto, application/json"
+    response = api.call("GetOrganization", content=body, content_type="application/json; charset=utf-8")
     assert response.status_code == 200
+
+
+def test_binary_protobuf(api: Api) -> None:
+    body = {"organizationId": ORG, "pagination": {"pageSize": 2}}
+    response = api.call("ListMembers", content=encode("proto", "ListMembers", body), content_type="application/proto")
+    answer = decode("proto", "ListMembers", response)
+    assert [m["fullName"] for m in answer["members"]] == ["Alice Admin", "Bob Builder"]
+    assert answer["pagination"]["nextToken"]
+    entry = api.emu.requests[-1]
+    assert (entry["body"], entry["codec"], entry["verb"]) == (body, "proto", "POST")
+    # a mutation with a field that has presence, sent as false
+    update = {"scimConfigurationId": SEED_SCIM_ID, "enabled": False}
+    response = api.call("UpdateSCIMConfiguration", content=encode("proto", "UpdateSCIMConfiguration", update),
+                        content_type="application/proto")
+    assert "enabled" not in decode("proto", "UpdateSCIMConfiguration", response)["scimConfiguration"]
+    assert api.emu.state.scim_configurations[SEED_SCIM_ID].enabled is False
+    # errors are JSON whatever the codec, as Connect specifies
+    response = api.call("GetOrganization", content=b"\xff\xff\xff", content_type="application/proto")
+    assert "not a binary gitpod.v1.GetOrganizationRequest" in connect_error(response, "invalid_argument")
+    response = api.call("GetSSOConfiguration", content=encode("proto", "GetSSOConfiguration",
+                                                              {"ssoConfigurationId": OTHER_UUID}),
+                        content_type="application/proto")
+    assert OTHER_UUID in connect_error(response, "not_found")
+
+
+@pytest.mark.parametrize("codec", ["json", "proto"])
+def test_gzip_request_bodies(api: Api, codec: str) -> None:
+    body = encode(codec, "UpdateAnnouncementBanner", {"organizationId": ORG, "message": "zipped", "enabled": True})
+    response = api.call("UpdateAnnouncementBanner", content=gzip.compress(body), content_type=f"application/{codec}",
+                        headers={"Content-Encoding": "gzip"})
+    assert decode(codec, "UpdateAnnouncementBanner", response)["banner"]["message"] == "zipped"
+    assert (api.emu.state.banner.message, api.emu.requests[-1]["compression"]) == ("zipped", "gzip")
+    response = api.call("UpdateAnnouncementBanner", content=body, content_type=f"application/{codec}",
+                        headers={"Content-Encoding": "gzip"})  # not gzip after all
+    assert "gzip" in connect_error(response, "invalid_argument")
+    response = api.call("UpdateAnnouncementBanner", content=gzip.compress(body)[:-4],
+                        content_type=f"application/{codec}", headers={"Content-Encoding": "gzip"})
+    connect_error(response, "invalid_argument")  # truncated
+    response = api.call("UpdateAnnouncementBanner", content=body, content_type=f"application/{codec}",
+                        headers={"Content-Encoding": "br"})
+    assert "unknown compression 'br'" in connect_error(response, "unimplemented")
+    response = api.call("GetOrganization", content=encode(codec, "GetOrganization", {"organizationId": ORG}),
+                        content_type=f"application/{codec}", headers={"Content-Encoding": "identity"})
+    decode(codec, "GetOrganization", response)
+
+
+def test_a_gzip_bomb_is_refused(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(emulator_connect, "MAX_MESSAGE_BYTES", 1000)
+    body = json.dumps({"organizationId": ORG, "message": "x" * 2000}).encode()
+    response = api.call("UpdateAnnouncementBanner", content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+    connect_error(response, "resource_exhausted")
+    assert api.emu.state.banner.message == ""
+
+
+def get_params(codec: str, data: bytes, **extra: str) -> dict[str, str]:
+    """A Connect GET query, as connectrpc builds it (gzip, unpadded URL-safe base64)."""
+    message = base64.urlsafe_b64encode(gzip.compress(data)).decode().rstrip("=")
+    return {"connect": "v1", "base64": "1", "compression": "gzip", "encoding": codec, "message": message, **extra}
+
+
+@pytest.mark.parametrize("codec", ["json", "proto"])
+def test_get_for_methods_without_side_effects(api: Api, codec: str) -> None:
+    data = encode(codec, "GetSSOConfiguration", {"ssoConfigurationId": SEED_SSO_ID})
+    for prefix in ("", "/api"):
+        response = api.http.get(f"{prefix}{RPC}/GetSSOConfiguration", params=get_params(codec, data), headers=AUTH)
+        assert decode(codec, "GetSSOConfiguration", response)["ssoConfiguration"]["id"] == SEED_SSO_ID
+        entry = api.emu.requests[-1]
+        assert (entry["verb"], entry["codec"], entry["compression"], entry["path"]) == (
+            "GET", codec, "gzip", f"{prefix}{RPC}/GetSSOConfiguration")
+        assert entry["body"] == {"ssoConfigurationId": SEED_SSO_ID}
+    response = api.http.get(f"{RPC}/GetSSOConfiguration", params=get_params(codec, data), headers={})
+    connect_error(response, "unauthenticated")
+
+
+def test_get_query_forms(api: Api) -> None:
+    # JSON may travel unencoded, without compression or the connect parameter
+    response = api.http.get(f"{RPC}/GetOrganization", headers=AUTH,
+                            params={"encoding": "json", "message": json.dumps({"organizationId": ORG})})
+    assert decode("json", "GetOrganization", response)["organization"]["name"] == "Acme Corp"
+    data = encode("proto", "GetOrganization", {"organizationId": ORG})
+    for params, code, status in [
+        ({"encoding": "xml"}, "unimplemented", 415),
+        ({"encoding": ""}, "unimplemented", 415),
+        ({"connect": "v2"}, "invalid_argument", 400),
+        ({"message": "%%%not base64"}, "invalid_argument", 400),
+        ({"compression": "zstd"}, "unimplemented", 501),
+    ]:
+        response = api.http.get(f"{RPC}/GetOrganization", params=get_params("proto", data, **params), headers=AUTH)
+        assert (response.status_code, response.json()["code"]) == (status, code), params
+    response = api.http.get(f"{RPC}/GetOrganization", params={"message": "{}"}, headers=AUTH)  # no encoding
+    assert response.status_code == 415
+
+
+@pytest.mark.parametrize("version, status", [("1", 200), ("2", 400), ("0", 400), ("", 400)])
+def test_connect_protocol_version(api: Api, version: str, status: int) -> None:
+    response = api.call("GetOrganization", {"organizationId": ORG}, headers={"Connect-Protocol-Version": version})
+    assert response.status_code == status
+    if status != 200:
+        assert "must be '1'" in connect_error(response, "invalid_argument")
+
+
+def test_connect_timeout(api: Api, emu: Emulator) -> None:
+    body = {"organizationId": ORG, "message": "late"}
+    emu.inject_fault("UpdateAnnouncementBanner", code=None, delay=5)
+    started = time.monotonic()
+    response = api.call("UpdateAnnouncementBanner", body, headers={"Connect-Timeout-Ms": "150"})
+    assert "deadline" in connect_error(response, "deadline_exceeded")
+    assert 0.15 <= time.monotonic() - started < 4  # answered at the deadline, not after the delay
+    assert emu.state.banner.message == ""  # given up on: not applied
+    emu.inject_fault("UpdateAnnouncementBanner", code=None, delay=0.05)
+    response = api.call("UpdateAnnouncementBanner", body, headers={"Connect-Timeout-Ms": "5000"})
+    assert response.status_code == 200 and emu.state.banner.message == "late"
+    response = api.call("UpdateAnnouncementBanner", {**body, "message": "never"}, headers={"Connect-Timeout-Ms": "0"})
+    connect_error(response, "deadline_exceeded")
+    assert emu.state.banner.message == "late"
+    for bad in ("soon", "-1", "+5", "1.5", "12345678901"):
+        response = api.call("GetOrganization", {"organizationId": ORG}, headers={"Connect-Timeout-Ms": bad})
+        assert "Connect-Timeout-Ms" in connect_error(response, "invalid_argument"), bad
+    assert [e["code"] for e in emu.requests[:3]] == ["deadline_exceeded", None, "deadline_exceeded"]
+
+
+def test_the_api_prefix(api: Api) -> None:
+    response = api.http.post(f"/api{RPC}/GetOrganization", json={"organizationId": ORG}, headers=AUTH)
+    assert response.status_code == 200 and response.json()["organization"]["id"] == ORG
+    assert api.emu.requests[-1]["path"] == f"/api{RPC}/GetOrganization"
+    assert api.emu.api_url == api.emu.base_url + "/api"
+    response = api.http.get("/api/_emulator/requests")  # the control endpoints too
+    assert [entry["method"] for entry in response.json()["requests"]] == ["GetOrganization"]
+    response = api.http.post(f"/apiary{RPC}/GetOrganization", json={"organizationId": ORG}, headers=AUTH)
+    assert response.status_code == 501  # only /api is a prefix
 
 
 @pytest.mark.parametrize("content", [b"", b"{", b"not json", b"\xff\xfe", b"[]", b"null", b'"x"'])
@@ -538,24 +429,71 @@ def test_a_body_that_is_not_a_json_object_is_invalid(api: Api, content: bytes) -
     assert response.status_code == 400 and response.json()["code"] == "invalid_argument"
 
 
-# Requests that strict proto3 JSON parsing rejects; protobuf's own parser must reject them too.
+# Requests that proto3 JSON parsing rejects, in Ona as in protobuf's own parser.
 PARSE_REJECTED = [
-    ("GetOrganization", {"organizationId": ORG, "orgId": ORG}, "unknown field"),
-    ("UpdateOrganizationPolicies", {"organizationId": ORG, "agentPolicy": {"maxSubAgents": 2}}, "unknown field"),
-    ("SetRole", {"organizationId": ORG, "userId": CAROL, "role": "ORGANIZATION_ROLE_OWNER"}, "enum"),
+    ("UpdateAnnouncementBanner", {"organizationId": ORG, "enabled": "false"}, "without quotes"),  # quoted bool
+    ("UpdateAnnouncementBanner", {"organizationId": ORG, "enabled": 0}, "without quotes"),
     ("UpdateOrganizationPolicies", {"organizationId": ORG, "maximumEnvironmentTimeout": "1h"}, "Duration"),
     ("UpdateOrganizationPolicies", {"organizationId": ORG, "maximumEnvironmentTimeout": 3600}, "Duration"),
-    ("UpdateOrganizationPolicies", {"organizationId": ORG, "maximumEnvironmentsPerUser": "twenty"}, "int64"),
-    ("ListMembers", {"organizationId": ORG, "filter": {"roles": "ORGANIZATION_ROLE_ADMIN"}}, "list"),
+    ("UpdateOrganizationPolicies", {"organizationId": ORG, "maximumEnvironmentsPerUser": "twenty"},
+     "maximumEnvironmentsPerUser"),
+    ("ListMembers", {"organizationId": ORG, "filter": {"roles": "ORGANIZATION_ROLE_ADMIN"}}, "repeated field roles"),
+    ("UpdateOrganization", {"organizationId": ORG, "name": 5}, "name"),
 ]
 
 
 @pytest.mark.parametrize("method, body, fragment", PARSE_REJECTED)
-def test_strict_parsing(api: Api, method: str, body: dict[str, Any], fragment: str) -> None:
+def test_parsing(api: Api, method: str, body: dict[str, Any], fragment: str) -> None:
+    before = repr(api.emu.state)
     assert fragment in api.fails(method, body, "invalid_argument")
-    pb_request = message_factory.GetMessageClass(SERVICE.methods_by_name[method].input_type)()
+    assert repr(api.emu.state) == before
     with pytest.raises(json_format.ParseError):
-        json_format.ParseDict(body, pb_request)
+        json_format.ParseDict(body, pb_class(method)(), ignore_unknown_fields=True)
+
+
+# Names the schema does not know: Ona (connect-go's JSON codec) ignores them; --strict rejects them.
+UNKNOWN_NAMES = [
+    ("GetOrganization", {"organizationId": ORG, "orgId": ORG}, 'no field named "orgId"'),
+    ("UpdateOrganizationPolicies", {"organizationId": ORG, "agentPolicy": {"maxSubAgents": 2}},
+     'no field named "maxSubAgents"'),
+    ("UpdateOrganizationPolicies", {"organizationId": ORG, "agentPolicy": {"conversationSharingPolicy": "PUBLIC"}},
+     "Invalid enum value PUBLIC"),
+]
+
+
+@pytest.fixture
+def strict(emu: Emulator) -> Iterator[Emulator]:
+    emu.strict = True
+    yield emu
+    emu.strict = False
+
+
+@pytest.mark.parametrize("method, body, fragment", UNKNOWN_NAMES)
+def test_unknown_names_are_ignored_as_ona_does(api: Api, method: str, body: dict[str, Any], fragment: str) -> None:
+    before = repr(api.emu.state.policies)
+    api.ok(method, body)
+    assert repr(api.emu.state.policies) == before
+    assert api.emu.requests[-1]["body"] == body  # logged as sent
+
+
+@pytest.mark.parametrize("method, body, fragment", UNKNOWN_NAMES)
+def test_strict_rejects_unknown_names(api: Api, strict: Emulator, method: str, body: dict[str, Any],
+                                      fragment: str) -> None:
+    assert fragment in api.fails(method, body, "invalid_argument")
+    with pytest.raises(json_format.ParseError):
+        json_format.ParseDict(body, pb_class(method)())
+
+
+def test_unknown_binary_fields(api: Api, emu: Emulator) -> None:
+    data = encode("proto", "GetOrganization", {"organizationId": ORG}) + bytes([0x98, 0x06, 0x01])  # field 99 = 1
+    response = api.call("GetOrganization", content=data, content_type="application/proto")
+    assert decode("proto", "GetOrganization", response)["organization"]["id"] == ORG
+    emu.strict = True
+    try:
+        response = api.call("GetOrganization", content=data, content_type="application/proto")
+    finally:
+        emu.strict = False
+    assert "does not know" in connect_error(response, "invalid_argument")
 
 
 def test_proto3_json_forms_that_are_accepted(api: Api) -> None:
@@ -568,6 +506,11 @@ def test_proto3_json_forms_that_are_accepted(api: Api) -> None:
     assert policies.maximum_environment_timeout == timedelta(seconds=1800.5)
     served = api.ok("GetOrganizationPolicies", {"organizationId": ORG})["policies"]["maximumEnvironmentTimeout"]
     assert parse_duration(served) == timedelta(seconds=1800.5)
+    # enums by number, as Ona's Go server reads them
+    api.ok("SetRole", {"organizationId": ORG, "userId": CAROL, "role": 1})
+    api.ok("ListMembers", {"organizationId": ORG, "filter": {"roles": [2]}})
+    assert api.emu.state.members[CAROL].role == "ORGANIZATION_ROLE_ADMIN"
+    assert api.emu.requests[-2]["body"]["role"] == 1  # logged as sent
 
 
 # === validation rules =========================================================================
@@ -1086,21 +1029,28 @@ def test_the_request_log(api: Api, emu: Emulator) -> None:
     api.call("SetRole", content=b"{oops")
     api.fails("GetOrganization", {"organizationId": ORG}, "unauthenticated", key="nope")
     api.ok("UpdateAnnouncementBanner", {"organizationId": ORG, "enabled": True})
+    api.http.get(f"/api{RPC}/GetOrganization", headers=AUTH,
+                 params=get_params("proto", encode("proto", "GetOrganization", {"organizationId": ORG})))
     log = emu.requests
+    post = {"verb": "POST", "path": f"{RPC}/", "codec": "json", "compression": None}
     assert [{k: v for k, v in entry.items() if k != "time"} for entry in log] == [
-        {"method": "GetOrganization", "body": {"organizationId": ORG}, "role": "member", "status": 200, "code": None},
-        {"method": "SetRole", "body": "{oops", "role": "admin", "status": 400, "code": "invalid_argument"},
+        {"method": "GetOrganization", "body": {"organizationId": ORG}, "role": "member", "status": 200, "code": None,
+         **post, "path": f"{RPC}/GetOrganization"},
+        {"method": "SetRole", "body": "{oops", "role": "admin", "status": 400, "code": "invalid_argument",
+         **post, "path": f"{RPC}/SetRole"},
         {"method": "GetOrganization", "body": {"organizationId": ORG}, "role": None, "status": 401,
-         "code": "unauthenticated"},
+         "code": "unauthenticated", **post, "path": f"{RPC}/GetOrganization"},
         {"method": "UpdateAnnouncementBanner", "body": {"organizationId": ORG, "enabled": True}, "role": "admin",
-         "status": 200, "code": None},
+         "status": 200, "code": None, **post, "path": f"{RPC}/UpdateAnnouncementBanner"},
+        {"method": "GetOrganization", "body": {"organizationId": ORG}, "role": "admin", "status": 200, "code": None,
+         "verb": "GET", "path": f"/api{RPC}/GetOrganization", "codec": "proto", "compression": "gzip"},
     ]
     times = [entry["time"] for entry in log]
     assert times == sorted(times) and started <= times[0] <= time.time()
-    assert emu.calls("GetOrganization") == [{"organizationId": ORG}] * 2
+    assert emu.calls("GetOrganization") == [{"organizationId": ORG}] * 3
     assert emu.calls("ListMembers") == []
     emu.requests.clear()  # a copy: the log itself is untouched
-    assert len(emu.requests) == 4
+    assert len(emu.requests) == 5
 
 
 def test_reset_restores_the_seed(api: Api, emu: Emulator) -> None:
@@ -1230,6 +1180,7 @@ def test_cli_defaults() -> None:
     assert (args.port, args.host, args.organization_id, args.admin_key, args.member_key) == (
         8090, "127.0.0.1", DEFAULT_ORG_ID, "ona-emulator-admin-key", "ona-emulator-member-key")
     assert (args.port, args.admin_key, args.member_key) == (DEFAULT_PORT, DEFAULT_ADMIN_KEY, DEFAULT_MEMBER_KEY)
+    assert args.strict is False and _parser().parse_args(["--strict"]).strict is True
 
 
 def test_cli_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
@@ -1267,7 +1218,7 @@ class Cli:
         """The "label: value" lines printed before the emulator waits for Ctrl-C."""
         printed: dict[str, str] = {}
         deadline = time.monotonic() + timeout
-        while "member key" not in printed:
+        while "unknown fields" not in printed:
             label, sep, value = self.lines.get(timeout=max(0.01, deadline - time.monotonic())).partition(":")
             if sep and value.strip():
                 printed[label.strip()] = value.strip()
@@ -1308,12 +1259,19 @@ def test_ona_bot_emulator_command(cli: Callable[..., Cli]) -> None:
     org = "22222222-3333-4444-8555-666666666666"
     process = cli("--port", str(port), "--organization-id", org, "--member-key", "reader")
     printed = process.banner()
-    assert printed == {"base URL": f"http://127.0.0.1:{port}", "organization ID": org,
-                       "admin key": DEFAULT_ADMIN_KEY, "member key": "reader"}
-    with httpx.Client(base_url=printed["base URL"]) as http:
-        response = http.post("/gitpod.v1.OrganizationService/GetOrganization", json={"organizationId": org},
-                             headers={"Authorization": "Bearer reader"})
-        assert response.status_code == 200 and response.json()["organization"]["id"] == org
+    assert printed == {"base URL": f"http://127.0.0.1:{port}/api", "organization ID": org,
+                       "admin key": DEFAULT_ADMIN_KEY, "member key": "reader",
+                       "unknown fields": "ignored, as Ona does (--strict rejects them)"}
+    for base_url in (printed["base URL"], f"http://127.0.0.1:{port}"):
+        with httpx.Client(base_url=base_url) as http:
+            response = http.post("/gitpod.v1.OrganizationService/GetOrganization",
+                                 headers={"Authorization": "Bearer reader"},
+                                 json={"organizationId": org, "unknownField": 1})
+            assert response.status_code == 200 and response.json()["organization"]["id"] == org
+    # Ona's official SDK, as shipped, with the printed base URL (binary protobuf)
+    sdk = ona_sdk.create_client(api_key="reader", base_url=printed["base URL"])
+    answer = sdk.services.organization.get_organization(organization_pb2.GetOrganizationRequest(organization_id=org))
+    assert answer.organization.id == org
     code, stderr = process.stop(signal.SIGINT)  # Ctrl-C
     assert code == 0 and "Traceback" not in stderr
 
@@ -1321,4 +1279,15 @@ def test_ona_bot_emulator_command(cli: Callable[..., Cli]) -> None:
 def test_the_command_stops_cleanly_on_sigterm(cli: Callable[..., Cli]) -> None:
     process = cli("--port", "0")
     assert process.banner()["base URL"].startswith("http://127.0.0.1:")
+    assert process.stop(signal.SIGTERM) == (0, "")
+
+
+def test_the_command_with_strict(cli: Callable[..., Cli]) -> None:
+    process = cli("--port", "0", "--strict")
+    printed = process.banner()
+    assert printed["unknown fields"] == "rejected (--strict)"
+    with httpx.Client(base_url=printed["base URL"]) as http:
+        response = http.post("/gitpod.v1.OrganizationService/GetOrganization", headers=AUTH,
+                             json={"organizationId": DEFAULT_ORG_ID, "unknownField": 1})
+    assert 'no field named "unknownField"' in connect_error(response, "invalid_argument")
     assert process.stop(signal.SIGTERM) == (0, "")

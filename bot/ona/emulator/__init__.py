@@ -1,18 +1,22 @@
-"""A local Ona API emulator: the 35 OrganizationService methods over real HTTP, with state.
+"""A local Ona API emulator: the OrganizationService over real HTTP, with state.
 
-It speaks Connect unary with proto3 JSON exactly as Ona does (strict parsing, buf.validate rules,
-Connect error codes), so the bot, its tests, the demo and the benchmark all run without an Ona
-account. Start it in-process::
+It speaks Connect unary as Ona does: binary protobuf and JSON, POST and GET, gzip request bodies,
+Connect-Timeout-Ms, at the root and under ``/api`` (``connect.py``); buf.validate rules and Connect
+error codes (``service.py``). 35 of the schema's 44 methods are emulated; the others answer
+``unimplemented`` saying so. The bot, its tests, the demo, the benchmark and anyone using Ona's
+official SDK can run without an Ona account. Start it in-process::
 
     from bot.ona.emulator import Emulator
 
     emu = Emulator()
     emu.start()  # a free loopback port
-    client = OnaClient(emu.admin_key, base_url=emu.base_url, organization_id=emu.organization_id)
+    client = OnaClient(emu.admin_key, base_url=emu.api_url, organization_id=emu.organization_id)
+    sdk = ona_sdk.create_client(api_key=emu.admin_key, base_url=emu.api_url)
     ...
     emu.stop()
 
 or as a process: ``ona-bot emulator`` (see ``server.add_arguments`` for the options).
+``Emulator(strict=True)`` (``--strict``) rejects unknown fields and enum names that Ona ignores.
 
 Constants (the defaults of ``Emulator`` and of ``ona-bot emulator``):
 

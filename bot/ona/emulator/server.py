@@ -1,8 +1,10 @@
-"""The emulator over real HTTP (Connect unary, JSON), its control endpoints and its command line.
+"""The emulator over real HTTP (Connect unary), its control endpoints and its command line.
 
 ``Emulator`` owns the state, the lock around it, the injected faults and the request log, and serves
-``POST /gitpod.v1.OrganizationService/<Method>`` from a background ``ThreadingHTTPServer``. Control
-endpoints (no key needed) let another process drive it::
+``/gitpod.v1.OrganizationService/<Method>``, at the root and under ``/api`` (the base URL of Ona, of
+its SDK and of the bot), from a background ``ThreadingHTTPServer``. ``connect.py`` reads and writes
+the wire (binary protobuf or JSON, POST or GET, gzip, timeouts). Control endpoints (no key needed;
+also under ``/api``) let another process drive it::
 
     POST /_emulator/reset                         back to the seed state; clears faults and the log
     POST /_emulator/dns      {"domain","token"}   publish a DNS TXT record (for VerifyDomain)
@@ -25,21 +27,15 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.ona.emulator.service import (
-    HTTP_STATUS,
-    SERVICE,
-    ConnectError,
-    Undecodable,
-    decode_body,
-    dispatch,
-)
+from bot.ona.emulator.connect import SCHEMA, Request, allowed_verbs, encode_response, read_request
+from bot.ona.emulator.service import HTTP_STATUS, SERVICE, ConnectError, decode_body, dispatch
 from bot.ona.emulator.state import (
     DEFAULT_ADMIN_KEY,
     DEFAULT_MEMBER_KEY,
@@ -55,6 +51,7 @@ from bot.ona.models import METHODS, OrganizationMember, OrganizationRole, UserSt
 log = logging.getLogger(__name__)
 
 RPC_PREFIX = f"/{SERVICE}/"
+API_PREFIX = "/api"  # Ona's public base URL is https://app.ona.com/api
 CONTROL_PREFIX = "/_emulator/"
 ANY_METHOD = "*"
 
@@ -79,11 +76,15 @@ class Reply:
     payload: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    # An RPC answer already encoded in the codec of the request; otherwise ``payload`` as JSON.
+    content: bytes | None = None
+    content_type: str = "application/json"
 
     @classmethod
     def error(cls, exc: ConnectError, status: int | None = None, headers: dict[str, str] | None = None) -> Reply:
-        """An error body; ``status`` overrides the code's HTTP status for HTTP-level refusals."""
-        return cls(status or exc.http_status, exc.to_json(), headers or {})
+        """An error body (JSON whatever the codec, as Connect specifies); ``status`` overrides the code's
+        HTTP status for HTTP-level refusals."""
+        return cls(status or exc.http_status, exc.to_json(), headers or dict(getattr(exc, "headers", {})))
 
     @property
     def code(self) -> str | None:
@@ -104,6 +105,7 @@ class Emulator:
         admin_key: str = DEFAULT_ADMIN_KEY,
         member_key: str = DEFAULT_MEMBER_KEY,
         host: str = "127.0.0.1",
+        strict: bool = False,
     ) -> None:
         if str(uuid.UUID(organization_id)) != organization_id.lower():  # fail now, not on every call
             raise ValueError(f"organization ID {organization_id!r} is not a UUID like {DEFAULT_ORG_ID}")
@@ -113,6 +115,9 @@ class Emulator:
         self.admin_key = admin_key
         self.member_key = member_key
         self.host = host
+        # False: unknown fields and enum names in requests are ignored, as Ona's Go server does.
+        # True (``--strict``): they are invalid_argument, so a client author sees their typos.
+        self.strict = strict
         self._lock = threading.RLock()
         self._state = seed_state(organization_id)
         self._faults: list[Fault] = []
@@ -162,7 +167,13 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
+        """The root; the API is served here and under ``api_url``."""
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The base URL as Ona spells it (``…/api``): give it to the official SDK or the bot."""
+        return self.base_url + API_PREFIX
 
     # --- control ------------------------------------------------------------------------------
 
@@ -240,7 +251,8 @@ class Emulator:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Every API call so far: method, body, role, status, code and arrival time."""
+        """Every API call so far: method, body (as JSON), role, status, code, arrival time, and how it
+        came: verb, path, codec ("json" or "proto") and compression (None or "gzip")."""
         with self._lock:
             return [dict(entry) for entry in self._log]
 
@@ -250,48 +262,60 @@ class Emulator:
 
     # --- serving ------------------------------------------------------------------------------
 
-    def handle(self, method: str, authorization: str | None, content_type: str | None, raw: bytes) -> Reply:
-        """Answer one RPC (the HTTP layer's only entry point), and log it."""
+    def handle(self, method: str, headers: Mapping[str, str], raw: bytes = b"", verb: str = "POST",
+               path: str = "", query: str = "") -> Reply:
+        """Answer one RPC (the HTTP layer's only entry point), and log it. ``headers`` are lower case."""
         arrived = time.time()
-        body = decode_body(raw)
+        started = time.monotonic()
+        request = read_request(method, verb, headers, query, raw, strict=self.strict)
         with self._lock:
             generation = self._generation
             fault = self._take_fault(method)
+        deadline = None if request.timeout is None else started + request.timeout
         if fault and fault.delay:
-            time.sleep(fault.delay)
-        role = self._role(authorization)
-        reply = self._fault_reply(fault) if fault else None
-        if reply is None:
-            reply = self._answer(method, role, content_type, body, generation)
+            # The server gives up at the client's deadline (Connect-Timeout-Ms), as connect-go does.
+            time.sleep(fault.delay if deadline is None else max(0.0, min(fault.delay, deadline - time.monotonic())))
+        role = self._role(headers.get("authorization"))
+        if deadline is not None and time.monotonic() >= deadline:
+            reply = Reply.error(ConnectError("deadline_exceeded", "the Connect-Timeout-Ms deadline passed"))
+        else:
+            reply = (self._fault_reply(fault) if fault else None) or self._answer(method, role, request, generation)
         with self._lock:
             if generation != self._generation:
                 return Reply(drop=True)
             self._log.append({
                 "method": method,
-                "body": body.text if isinstance(body, Undecodable) else body,
+                "body": request.logged,
                 "role": role,
                 "status": None if reply.drop else reply.status,
                 "code": reply.code,
                 "time": arrived,
+                "verb": verb,
+                "path": path,
+                "codec": request.codec.value,
+                "compression": request.compression,
             })
         return reply
 
-    def _answer(self, method: str, role: str | None, content_type: str | None, body: Any,
-                generation: int) -> Reply:
-        media_type = (content_type or "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            refusal = f"content type {media_type or '(none)'} is not supported; send application/json"
-            return Reply.error(ConnectError("unimplemented", refusal), status=415)
+    def _answer(self, method: str, role: str | None, request: Request, generation: int) -> Reply:
+        if request.refusal is not None:
+            return Reply.error(request.refusal)
+        if method in SCHEMA and method not in METHODS:
+            return Reply.error(ConnectError(
+                "unimplemented", f"{SERVICE}/{method} is in Ona's schema but not emulated: the emulator "
+                                 f"implements the {len(METHODS)} methods listed in its README section"))
         try:
             with self._lock:
                 if generation != self._generation:
                     return Reply(drop=True)  # reset while this call was delayed
-                return Reply(payload=dispatch(self._state, method, role, body))
+                payload = dispatch(self._state, method, role, request.body)
+            content = encode_response(method, request.codec, payload)
         except ConnectError as exc:
             return Reply.error(exc)
         except Exception:  # a bug in a handler: answer as Ona would, keep serving
             log.exception("emulator handler for %s failed", method)
             return Reply.error(ConnectError("internal", "internal error"))
+        return Reply(payload=payload, content=content, content_type=request.codec.content_type)
 
     def _take_fault(self, method: str) -> Fault | None:
         """The first fault for ``method``, used up once; the caller holds the lock."""
@@ -400,32 +424,38 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_POST(self) -> None:
-        path = urlsplit(self.path).path
-        raw = self._read_body()
-        if path.startswith(CONTROL_PREFIX):
-            self._send(control(self.server.emulator, "POST", path.removeprefix(CONTROL_PREFIX), raw))
-            return
-        method = path.removeprefix(RPC_PREFIX) if path.startswith(RPC_PREFIX) else path.lstrip("/")
-        emulator = self.server.emulator
-        self._send(emulator.handle(method, self.headers.get("Authorization"), self.headers.get("Content-Type"), raw))
+        self._route("POST")
 
     def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        raw = self._read_body()
-        if path.startswith(CONTROL_PREFIX):
-            self._send(control(self.server.emulator, "GET", path.removeprefix(CONTROL_PREFIX), raw))
-            return
-        self._not_allowed()
+        self._route("GET")
 
     def do_PUT(self) -> None:
         self._read_body()
-        self._not_allowed()
+        method = self._rpc_method(self._local_path(urlsplit(self.path).path))
+        refusal = ConnectError("unimplemented", "Connect unary calls use POST (or GET when free of side effects)")
+        self._send(Reply.error(refusal, status=405, headers={"Allow": allowed_verbs(method)}))
 
     do_DELETE = do_PATCH = do_PUT
 
-    def _not_allowed(self) -> None:
-        refusal = ConnectError("unimplemented", "Connect unary calls use POST")
-        self._send(Reply.error(refusal, status=405, headers={"Allow": "POST"}))
+    def _route(self, verb: str) -> None:
+        url = urlsplit(self.path)
+        raw = self._read_body()
+        local = self._local_path(url.path)
+        emulator = self.server.emulator
+        if local.startswith(CONTROL_PREFIX):
+            self._send(control(emulator, verb, local.removeprefix(CONTROL_PREFIX), raw))
+            return
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self._send(emulator.handle(self._rpc_method(local), headers, raw, verb=verb, path=url.path, query=url.query))
+
+    @staticmethod
+    def _local_path(path: str) -> str:
+        """The path without the ``/api`` prefix: both spellings of the base URL work."""
+        return path.removeprefix(API_PREFIX) if path.startswith(API_PREFIX + "/") else path
+
+    @staticmethod
+    def _rpc_method(path: str) -> str:
+        return path.removeprefix(RPC_PREFIX) if path.startswith(RPC_PREFIX) else path.lstrip("/")
 
     def _read_body(self) -> bytes:
         try:
@@ -438,9 +468,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.drop:
             self.close_connection = True  # nothing written: the client sees the connection close
             return
-        data = json.dumps(reply.payload).encode()
+        data = reply.content if reply.content is not None else json.dumps(reply.payload).encode()
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -498,6 +528,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--admin-key", default=DEFAULT_ADMIN_KEY, help="API key with the admin role")
     parser.add_argument("--member-key", default=DEFAULT_MEMBER_KEY,
                         help="API key with the member role (reads; joins or leaves only as itself)")
+    parser.add_argument("--strict", action="store_true",
+                        help="reject unknown fields and enum names in requests (Ona ignores them): "
+                             "for client authors who want their typos caught")
 
 
 def _is_loopback(host: str) -> bool:
@@ -510,7 +543,8 @@ def _is_loopback(host: str) -> bool:
 def main(args: argparse.Namespace) -> int:
     """Run the emulator until Ctrl-C (or SIGTERM), printing how to reach it."""
     try:
-        emulator = Emulator(args.organization_id, args.admin_key, args.member_key, host=args.host)
+        emulator = Emulator(args.organization_id, args.admin_key, args.member_key, host=args.host,
+                            strict=args.strict)
         emulator.start(port=args.port)
     except ValueError as exc:
         print(f"ona-bot emulator: {exc}", file=sys.stderr)
@@ -522,11 +556,16 @@ def main(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())  # before printing: we are ready
     if not _is_loopback(args.host):
         print(f"ona-bot emulator: warning: listening on {args.host}, beyond loopback", file=sys.stderr)
-    print("Ona API emulator (OrganizationService) is running.")
-    print(f"base URL:        {emulator.base_url}")
+    print("Ona API emulator is running (OrganizationService over Connect, binary protobuf or JSON).")
+    print(f"base URL:        {emulator.api_url}")
     print(f"organization ID: {emulator.organization_id}")
     print(f"admin key:       {emulator.admin_key}")
     print(f"member key:      {emulator.member_key}")
+    unknown = "rejected (--strict)" if emulator.strict else "ignored, as Ona does (--strict rejects them)"
+    print(f"unknown fields:  {unknown}")
+    print("Give the base URL to Ona's SDK (base_url) or to the bot (ONA_BASE_URL); the root works too.")
+    print(f"Control: POST {emulator.base_url}{CONTROL_PREFIX}reset, {CONTROL_PREFIX}dns, {CONTROL_PREFIX}fault, "
+          f"{CONTROL_PREFIX}members; GET {CONTROL_PREFIX}requests.")
     print("Press Ctrl-C to stop.", flush=True)
     try:
         stopped.wait()

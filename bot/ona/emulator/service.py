@@ -1,9 +1,9 @@
 """The OrganizationService itself, independent of HTTP: one handler per method over ``State``.
 
-``dispatch`` runs a call the way Ona does: authentication, strict proto3 JSON parsing, buf.validate
-rules, the organization check, authorization (a member key may only read, and join or leave as
-itself), then the handler. Every failure is a ``ConnectError`` carrying a Connect code. Callers hold
-the state lock.
+``dispatch`` runs a call the way Ona does: authentication, parsing (the request arrives as canonical
+proto3 JSON, decoded from either codec by ``connect.py``), buf.validate rules, the organization
+check, authorization (a member key may only read, and join or leave as itself), then the handler.
+Every failure is a ``ConnectError`` carrying a Connect code. Callers hold the state lock.
 
 Handlers share shapes: the ID-keyed collections (domain verifications, SSO and SCIM configurations)
 get their Get/Delete/List handlers from one factory each, and every Update* goes through
@@ -149,7 +149,7 @@ class ConnectError(Exception):
 
 @dataclass(frozen=True)
 class Undecodable:
-    """A request body that is not JSON: logged as text, answered with invalid_argument."""
+    """A request body that does not decode: logged as text, answered with invalid_argument."""
 
     text: str
     error: str
@@ -228,7 +228,7 @@ def dispatch(state: State, method: str, role: str | None, body: Any) -> dict[str
 
 def _parse(request_cls: type[M], body: Any) -> M:
     if isinstance(body, Undecodable):
-        raise ConnectError("invalid_argument", f"request body is not valid JSON: {body.error}")
+        raise ConnectError("invalid_argument", body.error)
     if not isinstance(body, dict):
         raise ConnectError("invalid_argument", "request body must be a JSON object")
     try:
