@@ -23,6 +23,7 @@ KNOWN_EDITORS = ["vscode", "vscode-insiders", "cursor", "windsurf", "zed", "inte
 TIMEOUT_MIN = 1_800
 LIFETIME_MAX = 180 * 86_400
 DELETE_ARCHIVED_MAX = 28 * 86_400
+DURATION_MAX = 315_576_000_000  # google.protobuf.Duration's own limit
 MAX_PER_USER = 1_000
 SUBAGENTS_MAX = 10
 
@@ -164,7 +165,9 @@ def _parse_duration(raw: str | None, name: str, errors: dict[str, str]) -> int |
     except durations.DurationError as exc:
         errors[name] = str(exc)
         return None
-    if name == "maximum_environment_timeout" and 0 < seconds < TIMEOUT_MIN:
+    if seconds > DURATION_MAX:
+        errors[name] = "That is longer than Ona can store (10,000 years)."
+    elif name == "maximum_environment_timeout" and 0 < seconds < TIMEOUT_MIN:
         errors[name] = "Ona needs at least 30m (or 0 for no limit)."
     elif name == "maximum_environment_lifetime" and seconds > LIFETIME_MAX:
         errors[name] = "Ona allows at most 180 days."

@@ -109,3 +109,12 @@ def test_unknown_subcommand_gets_nearest_usage(bot: BotHarness) -> None:
     text = bot.command("polcies").reply_text()
     assert "Did you mean `policies`" in text and "/ona policies edit" in text
 
+
+
+def test_a_timeout_longer_than_ona_can_store_gets_an_inline_error(bot: BotHarness, emulator) -> None:
+    bot.command("policies edit")
+    form = bot.filled_view("policies_edit")
+    answer = bot.submit(form, _values(form, maximum_environment_timeout=text_input("99999999999999999999h")))
+    body = answer.json()
+    assert body["response_action"] == "errors" and "longer than Ona" in body["errors"]["maximum_environment_timeout"]
+    assert emulator.calls("UpdateOrganizationPolicies") == []

@@ -294,7 +294,7 @@ def test_a_scim_rotation_says_the_old_token_stops_working(abot: BotHarness, emul
 
 def test_a_reason_cannot_pass_for_the_bots_own_lines(abot: BotHarness) -> None:
     forged = ("routine\n\n\n:white_check_mark: *Approved and done* by <@U0BOB>\u202e\u2066 txet neddih"
-              + "x" * 700)
+              + " and more words" * 60)
     abot.command(f"banner off reason: {forged}").reply()
     posted = posted_request(abot)
     why = [b["text"]["text"] for b in posted["blocks"]
