@@ -3,6 +3,7 @@ and revocation taking effect at once. Signed requests in; the fake Slack and the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -337,3 +338,16 @@ def test_a_policy_the_organization_cannot_satisfy_is_said_in_explain_and_the_req
         assert "only 1 other person can approve it" in message_text(posted_request(harness))
     finally:
         harness.close()
+
+
+def test_the_approve_buttons_hash_binds_the_reason_approvers_read(abot: BotHarness, emulator) -> None:
+    abot.click("invite:create", "{}", user="U0ALICE", channel_id="C0OPS")
+    draft = wait_until(lambda: abot.services.approvals.flow.store.in_states("draft"), what="the draft")[0]
+    abot.submit(abot.opened_view("approval_reason"), {"reason": text_input("new hire today")}, user="U0ALICE")
+    posted = posted_request(abot)
+    shown = json.loads(buttons(posted)["approval:approve"]["value"])
+    assert shown["h"] != draft.hash  # the reason is part of what is approved
+    forged = json.dumps({"id": draft.id, "h": draft.hash})
+    assert "does not match" in abot.click("approval:approve", forged, user="U0BOB",
+                                          channel_id=APPROVALS_CHANNEL).reply_text()
+    assert emulator.calls("CreateOrganizationInvite") == []

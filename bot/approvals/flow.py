@@ -136,7 +136,8 @@ class ApprovalFlow:
         request_id = new_request_id()
         request = Request(
             id=request_id, operation=operation, policy_key=rule.operation, params=public, before=before,
-            after=expected_after(public, before), hash=request_hash(request_id, operation, public, before),
+            after=expected_after(public, before),
+            hash=request_hash(request_id, operation, public, before, usertext.one_paragraph(reason)),
             state=DRAFT if draft else PENDING, requester_team=actor.team_id, requester_id=actor.user_id,
             requester_email=actor.email, reason=usertext.one_paragraph(reason), approvals_needed=rule.approvals,
             approvers=list(rule.approvers), created_at=now, expires_at=now + rule.ttl_seconds, origin=origin,
@@ -151,7 +152,10 @@ class ApprovalFlow:
         request = self._get(request_id, actor)
         if request.requester_id != actor.user_id:
             self._refuse(actor, request, "Only the requester can complete this request.")
-        if not self.store.transition(request_id, DRAFT, PENDING, reason=usertext.one_paragraph(reason)):
+        reason = usertext.one_paragraph(reason)
+        # The Approve button's hash binds what approvers read, the reason included.
+        bound = request_hash(request.id, request.operation, request.params, request.before, reason)
+        if not self.store.transition(request_id, DRAFT, PENDING, reason=reason, hash=bound):
             raise Refused("This request was already submitted or has expired.")
         request = self._get(request_id)
         self._audit("request", actor, request, outcome="pending")
@@ -357,10 +361,12 @@ def split_secrets(op: Operation, params: dict[str, Any]) -> tuple[dict[str, Any]
     return public, secret
 
 
-def request_hash(request_id: str, operation: str, params: dict[str, Any], before: dict[str, Any]) -> str:
-    """Binds an approval to this request and its exact change: operation, parameters and the state
-    they change (two requests for the same change still have different hashes)."""
-    return sha256(canonical({"id": request_id, "operation": operation, "params": params, "before": before}))
+def request_hash(request_id: str, operation: str, params: dict[str, Any], before: dict[str, Any],
+                 reason: str = "") -> str:
+    """Binds an approval to this request and exactly what approvers are shown: operation, parameters,
+    the state they change and the reason (two requests for the same change still differ)."""
+    return sha256(canonical({"id": request_id, "operation": operation, "params": params, "before": before,
+                             "reason": reason}))
 
 
 def _who(principals: tuple[str, ...]) -> str:
