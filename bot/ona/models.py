@@ -285,7 +285,7 @@ class PaginationRequest(WireModel):
 class ListMembersRequestFilter(WireModel):
     """gitpod.v1.ListMembersRequest.Filter"""
 
-    _repeated: ClassVar[frozenset[str]] = frozenset({'exclude_group_ids', 'statuses', 'user_ids', 'roles'})
+    _repeated: ClassVar[frozenset[str]] = frozenset({'exclude_group_ids', 'roles', 'statuses', 'user_ids'})
     search: str = ""
     statuses: list[_UserStatus] = Field(default_factory=list)
     roles: list[_OrganizationRole] = Field(default_factory=list)
@@ -660,7 +660,7 @@ class CodexModelPolicy(WireModel):
 class AgentPolicy(WireModel):
     """gitpod.v1.AgentPolicy"""
 
-    _repeated: ClassVar[frozenset[str]] = frozenset({'allowed_agent_ids', 'allowed_codex_service_tiers', 'command_deny_list', 'allowed_codex_reasoning_efforts', 'allowed_codex_models'})
+    _repeated: ClassVar[frozenset[str]] = frozenset({'allowed_agent_ids', 'allowed_codex_models', 'allowed_codex_reasoning_efforts', 'allowed_codex_service_tiers', 'command_deny_list'})
     mcp_disabled: bool = False
     command_deny_list: list[str] = Field(default_factory=list)
     scm_tools_disabled: bool = False
@@ -770,7 +770,7 @@ class VetoFilePolicy(WireModel):
 class OrganizationPolicies(WireModel):
     """gitpod.v1.OrganizationPolicies"""
 
-    _repeated: ClassVar[frozenset[str]] = frozenset({'editor_version_restrictions', 'allowed_editor_ids'})
+    _repeated: ClassVar[frozenset[str]] = frozenset({'allowed_editor_ids', 'editor_version_restrictions'})
     organization_id: str = ""
     maximum_environment_timeout: Duration | None = None
     members_require_projects: bool = False
@@ -809,7 +809,7 @@ class GetOrganizationPoliciesResponse(WireModel):
 class UpdateOrganizationPoliciesRequestUpdateAgentPolicy(WireModel):
     """gitpod.v1.UpdateOrganizationPoliciesRequest.UpdateAgentPolicy"""
 
-    _repeated: ClassVar[frozenset[str]] = frozenset({'allowed_agent_ids', 'allowed_codex_service_tiers', 'command_deny_list', 'allowed_codex_reasoning_efforts', 'allowed_codex_models'})
+    _repeated: ClassVar[frozenset[str]] = frozenset({'allowed_agent_ids', 'allowed_codex_models', 'allowed_codex_reasoning_efforts', 'allowed_codex_service_tiers', 'command_deny_list'})
     mcp_disabled: bool | None = None
     command_deny_list: list[str] = Field(default_factory=list)
     scm_tools_disabled: bool | None = None
@@ -846,7 +846,7 @@ class UpdateOrganizationPoliciesRequestUpdateSecurityAgentPolicy(WireModel):
 class UpdateOrganizationPoliciesRequest(WireModel):
     """gitpod.v1.UpdateOrganizationPoliciesRequest"""
 
-    _repeated: ClassVar[frozenset[str]] = frozenset({'editor_version_restrictions', 'allowed_editor_ids'})
+    _repeated: ClassVar[frozenset[str]] = frozenset({'allowed_editor_ids', 'editor_version_restrictions'})
     organization_id: str = ""
     maximum_environment_timeout: Duration | None = None
     members_require_projects: bool | None = None
@@ -1010,7 +1010,7 @@ class CreateSSOConfigurationRequest(WireModel):
 class SSOConfiguration(WireModel):
     """gitpod.v1.SSOConfiguration"""
 
-    _repeated: ClassVar[frozenset[str]] = frozenset({'claims', 'additional_scopes', 'email_domains'})
+    _repeated: ClassVar[frozenset[str]] = frozenset({'additional_scopes', 'claims', 'email_domains'})
     id: str = ""
     organization_id: str = ""
     client_id: str = ""

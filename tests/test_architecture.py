@@ -1,0 +1,98 @@
+"""Rules that stay true, read from the source (AST): no lower layer imports a higher one, and every
+call of an Ona method names only fields the schema has."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from bot.ona.methods import OrganizationMethods
+
+ROOT = Path(__file__).resolve().parents[1]
+GENERATED = {"bot/ona/models.py", "bot/ona/rules.py", "bot/ona/methods.py"}
+
+# (modules, what they must not import, why)
+LAYERS = [
+    ("bot/ona/", ("slack_sdk", "slack_bolt", "bot.app", "bot.approvals", "bot.blocks", "bot.context", "commands"),
+     "the Ona client and emulator know nothing of Slack or of the bot"),
+    ("commands/", ("slack_bolt", "bot.app", "bot.server", "bot.bootstrap"),
+     "commands are plain functions on a Context; Bolt wiring is bot/app.py's"),
+    ("bot/approvals/", ("commands", "slack_bolt", "bot.app"), "the approval flow does not depend on the commands"),
+    ("bot/approvals/views.py", ("httpx", "sqlite3", "sqlite_utils", "slack_sdk.web", "bot.ona.client"),
+     "rendering does no I/O"),
+    ("bot/blocks.py", ("httpx", "sqlite3", "sqlite_utils", "slack_sdk.web", "bot.ona.client"), "rendering does no I/O"),
+    ("bot/replies.py", ("httpx", "sqlite3", "sqlite_utils", "slack_sdk.web", "bot.ona.client"),
+     "rendering does no I/O"),
+]
+
+
+def sources() -> list[Path]:
+    return [p for folder in ("bot", "commands") for p in sorted((ROOT / folder).rglob("*.py"))
+            if str(p.relative_to(ROOT)) not in GENERATED]
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """Every module a file imports, at any depth (function-level imports count too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def layer_violations(path: Path, rel: str) -> list[str]:
+    out = []
+    for prefix, forbidden, why in LAYERS:
+        if not rel.startswith(prefix):
+            continue
+        for line, module in imports(path):
+            if any(module == f or module.startswith(f + ".") for f in forbidden):
+                out.append(f"{rel}:{line} imports {module}: {why}")
+    return out
+
+
+def test_no_lower_layer_imports_a_higher_one() -> None:
+    found = [v for path in sources() for v in layer_violations(path, str(path.relative_to(ROOT)))]
+    assert not found, "\n".join(found)
+
+
+def test_the_layer_check_catches_a_violation(tmp_path: Path) -> None:
+    bad = tmp_path / "client.py"
+    bad.write_text("def f():\n    from slack_sdk import WebClient\n")
+    assert layer_violations(bad, "bot/ona/client.py") == [
+        "bot/ona/client.py:2 imports slack_sdk: the Ona client and emulator know nothing of Slack or of the bot",
+        "bot/ona/client.py:2 imports slack_sdk.WebClient: the Ona client and emulator know nothing of Slack or "
+        "of the bot"]
+
+
+# --- typed Ona methods: a misspelt field fails here, not at run time --------------------------------
+
+METHODS = {name: set(inspect.signature(fn).parameters) - {"self", "request"}
+           for name, fn in vars(OrganizationMethods).items() if callable(fn) and not name.startswith("_")}
+
+
+def misspelt_fields(source: str, where: str) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in METHODS:
+            for keyword in node.keywords:
+                if keyword.arg is not None and keyword.arg not in METHODS[node.func.attr]:
+                    out.append(f"{where}:{node.lineno} {node.func.attr}({keyword.arg}=…): no such field")
+    return out
+
+
+def test_every_ona_call_names_only_fields_of_its_request() -> None:
+    found = [m for path in sources() for m in misspelt_fields(path.read_text(), str(path.relative_to(ROOT)))]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(("call", "bad"), [("ona.set_role(user='u1', role=r)", 1),
+                                           ("ona.set_role(user_id='u1', role=r)", 0)])
+def test_the_field_check_catches_a_misspelling(call: str, bad: int) -> None:
+    assert len(misspelt_fields(call, "x.py")) == bad
