@@ -43,7 +43,8 @@ def _kept_secrets(service: ApprovalService, ctx: Context) -> list[Any]:
             f":key: The result of your request to *{bk.escape(service.title(request))}* (`{request.id}`) could "
             f"not be sent to you as a direct message. You can see it once, until "
             f"{views.slack_date(request.secret_until or 0, '{time}')}.",
-            accessory=bk.button("Show the secret", SHOW_SECRET, {"id": request.id})))
+            accessory=bk.button("Show the secret", SHOW_SECRET, {"id": request.id}, confirm_with=bk.confirm(
+                "Show the secret?", "It is shown once, only to you, then erased.", ok="Show it"))))
     return blocks
 
 
