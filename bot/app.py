@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.context.respond import Respond
 
+from bot.approvals.store import StoreUnavailable
 from bot.blocks import submitted_values
 from bot.context import Context, Services
 from bot.registry import ActionHandler, Group, ViewSpec
@@ -52,7 +54,17 @@ def build_app(
             # Nothing to deduplicate by: drop what Slack says is a retry. Socket Mode marks every
             # event with a retry number, 0 on the first delivery, so only a number above 0 is one.
             return BoltResponse(status=200, body="") if retry_number(request) > 0 else next()
-        if not deliveries.claim_delivery(key):
+        try:
+            claimed = deliveries.claim_delivery(key)
+        except StoreUnavailable as exc:
+            if exc.full and retry_number(request) == 0:
+                # Reads answer without the duplicate check (a repeated read is harmless); a change stops
+                # at its first write with a clear message (service.DB_TROUBLE).
+                log.error("configuration error: the database's disk is full; serving without the duplicate check")
+                return next()
+            log.warning("database busy past the ack's budget (%s): answered busy, nothing done", exc)
+            return busy_response(request.body, pool)
+        if not claimed:
             return BoltResponse(status=200, body="")
         return next()
 
@@ -76,6 +88,35 @@ def build_app(
     for group in services.groups:
         _register_group(app, services, group, pool)
     return app
+
+
+def busy_response(body: dict[str, Any], pool: WorkPool) -> BoltResponse:
+    """The ack for a delivery the bot cannot take now: "busy, nothing was done", where the person looks."""
+    if body.get("command"):  # a slash command's ack body is shown to the person who typed it
+        return _json_ack({"response_type": "ephemeral", "text": BUSY})
+    if body.get("type") == "view_submission":  # keep the form open, with the notice on its first field
+        blocks = (body.get("view") or {}).get("blocks") or []
+        field = next((b.get("block_id") for b in blocks if b.get("type") == "input" and b.get("block_id")), None)
+        if field:
+            return _json_ack({"response_action": "errors", "errors": {field: BUSY[:150]}})
+        return _json_ack({"response_action": "update", "view": {
+            "type": "modal", "title": {"type": "plain_text", "text": "Ona"},
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": BUSY}}]}})
+    url = body.get("response_url")
+    if url and pool.may_notify():  # a click's ack carries no message: answer it off the ack's path
+        threading.Thread(target=_tell_busy, args=(url,), daemon=True).start()
+    return BoltResponse(status=200, body="")
+
+
+def _json_ack(payload: dict[str, Any]) -> BoltResponse:
+    return BoltResponse(status=200, body=json.dumps(payload), headers={"content-type": "application/json"})
+
+
+def _tell_busy(response_url: str) -> None:
+    try:
+        Respond(response_url=response_url)(text=BUSY, response_type="ephemeral", replace_original=False)
+    except Exception:  # best effort: the person can click again
+        log.warning("could not tell a clicker that the bot is busy")
 
 
 def retry_number(request: BoltRequest) -> int:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
 
 from bot.app import build_app
 from bot.approvals.flow import ApprovalFlow
@@ -28,6 +32,14 @@ def slack_client(token: str, base_url: str | None = None) -> WebClient:
     handlers = [ConnectionErrorRetryHandler(max_retry_count=2), RateLimitErrorRetryHandler(max_retry_count=3)]
     kwargs = {"base_url": base_url} if base_url else {}
     return WebClient(token=token, retry_handlers=handlers, timeout=10, **kwargs)
+
+
+def secret_client(slack: WebClient) -> WebClient:
+    """The client for the DM that carries a one-time secret: also retries Slack's 500/503 answers (a
+    second copy of that DM is better than none; other messages are not retried on 5xx, as a retried
+    post could appear twice in a channel)."""
+    handlers = [*slack.retry_handlers, ServerErrorRetryHandler(max_retry_count=2)]
+    return WebClient(token=slack.token, base_url=slack.base_url, timeout=slack.timeout, retry_handlers=handlers)
 
 
 def policy_names(operations: dict[str, Operation]) -> set[str]:
@@ -81,15 +93,18 @@ def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: W
     ona = ona or ona_client(settings)
     slack = slack or settings_slack_client(settings)
     audit_key = settings.audit_key.get_secret_value() if settings.audit_key else None
+    sealer = Sealer.for_database(settings.db_path, key=settings.seal_key.get_secret_value() if settings.seal_key
+                                 else None, old_keys=settings.old_seal_keys(),
+                                 legacy=settings.slack_signing_secret.get_secret_value())
     flow = ApprovalFlow(
         Store(settings.db_path, audit_key=audit_key),
         policy or load_settings_policy(settings, groups),
         Directory(slack, ona, ttl=directory_ttl),
         operations,
         ona,
-        Sealer(settings.slack_signing_secret.get_secret_value()),
+        sealer,
     )
-    approvals = ApprovalService(flow, slack, settings.approvals_channel)
+    approvals = ApprovalService(flow, slack, settings.approvals_channel, secret_slack=secret_client(slack))
     return Services(ona=ona, slack=slack, mutator=approvals, groups=groups,
                     approvals_channel=settings.approvals_channel, approvals=approvals)
 

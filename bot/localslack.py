@@ -2,7 +2,8 @@
 
 - ``FakeSlack``: a Slack Web API server on loopback (point slack-sdk's ``base_url`` at
   ``fake.api_url``). It records every call, answers like Slack, keeps posted messages (applying
-  ``chat.update``), serves ``response_url`` posts, and can answer 429 with ``Retry-After``.
+  ``chat.update``), serves ``response_url`` posts, and can answer 429 with ``Retry-After``, a 5xx,
+  or an error as Slack gives it (HTTP 200 with ``ok: false``, e.g. ``not_in_channel``).
 - ``SlackPayloads``: builds Slack's real request formats (slash command, block_actions,
   view_submission, events) and signs them with the signing secret, as Slack does.
 """
@@ -66,7 +67,7 @@ class FakeSlack:
         self.missing_scopes: set[str] = set()  # e.g. {"usergroups:read"}: its methods answer missing_scope
         # Socket Mode: apps.connections.open hands out what this returns (a ws:// URL), when set.
         self.socket_mode_url: Callable[[], str] | None = None
-        self._faults: dict[str, list[tuple[int, float]]] = {}
+        self._faults: dict[str, list[tuple[int, float, str]]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._views = itertools.count(1)
@@ -119,10 +120,14 @@ class FakeSlack:
 
     # --- test controls ------------------------------------------------------------------------
 
-    def fail_next(self, method: str, *, status: int = 429, retry_after: float = 1, times: int = 1) -> None:
-        """The next `times` calls of `method` answer HTTP `status` (429 with Retry-After)."""
+    def fail_next(self, method: str, *, status: int = 429, retry_after: float = 1, times: int = 1,
+                  error: str | None = None) -> None:
+        """The next `times` calls of `method` answer HTTP `status` (429 with Retry-After); with `error`,
+        HTTP 200 and `{"ok": false, "error": error}`, as Slack answers `not_in_channel`."""
         with self._lock:
-            self._faults.setdefault(method, []).extend([(status, retry_after)] * times)
+            fault = (200, 0.0, error) if error else (status, retry_after, "ratelimited" if status == 429 else
+                                                      "internal_error")
+            self._faults.setdefault(method, []).extend([fault] * times)
 
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -164,8 +169,9 @@ class FakeSlack:
             self.calls.append(Call(method, args))
             fault = self._faults.get(method, []).pop(0) if self._faults.get(method) else None
         if fault:
-            status, retry_after = fault
-            self._send(request, status, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(int(retry_after))})
+            status, retry_after, error = fault
+            headers = {"Retry-After": str(int(retry_after))} if status == 429 else {}
+            self._send(request, status, {"ok": False, "error": error}, headers)
             return
         token = (request.headers.get("Authorization") or "").removeprefix("Bearer ").strip() or args.get("token")
         if token in self.rejected_tokens:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from slack_sdk.models.blocks import PlainTextObject, SectionBlock
+
 from bot import blocks as bk
 from bot.ona.errors import OnaError, OnaTimeout, OnaTransportError
 from bot.registry import Operation, Outcome
@@ -55,7 +57,8 @@ def outcome(op: Operation, result: Outcome) -> dict[str, Any]:
         blocks += bk.fields(result.details)
     if result.secret:
         blocks.append(bk.section(f"*{bk.escape(result.secret_label or 'Secret')}* (shown once, only to you):"))
-        blocks.append(bk.section(f"`{result.secret}`"))
+        # Alone in its own block, as plain text: a long-press copies the secret and nothing else.
+        blocks.append(SectionBlock(block_id="secret", text=PlainTextObject(text=result.secret, emoji=False)))
     return bk.message(blocks, text=result.text)
 
 

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     work_rate: float = Field(default=30.0, gt=0, validation_alias="ONA_BOT_WORK_RATE")
     # The audit trail's HMAC key; unset, a key file beside the database (mode 0600) is made and used.
     audit_key: SecretStr | None = Field(default=None, validation_alias="ONA_BOT_AUDIT_KEY")
+    # The key that seals secrets waiting in the database (an SSO client secret until approval, an
+    # undelivered invite link); unset, a key file beside the database (mode 0600) is made and used.
+    seal_key: SecretStr | None = Field(default=None, validation_alias="ONA_BOT_SEAL_KEY")
+    # Keys sealed with before a rotation, comma-separated: what they sealed still opens.
+    seal_old_keys: SecretStr | None = Field(default=None, validation_alias="ONA_BOT_SEAL_OLD_KEYS")
     # How often the audit trail's head is posted to the approvals channel ("0": the log only).
     audit_checkpoint_seconds: int = Field(default=3600, validation_alias="ONA_BOT_AUDIT_CHECKPOINT")
 
@@ -47,12 +52,16 @@ class Settings(BaseSettings):
             raise ValueError("must be an app-level token starting with xapp-")
         return v
 
-    @field_validator("audit_key")
+    @field_validator("audit_key", "seal_key")
     @classmethod
     def _audit_key(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and len(v.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters (e.g. the output of: openssl rand -hex 32)")
         return v
+
+    def old_seal_keys(self) -> tuple[str, ...]:
+        text = self.seal_old_keys.get_secret_value() if self.seal_old_keys else ""
+        return tuple(k.strip() for k in text.split(",") if k.strip())
 
     @field_validator("audit_checkpoint_seconds", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot import blocks as bk
 from bot.approvals import views
-from bot.approvals.service import DENY_CALLBACK, REASON_CALLBACK, ApprovalService
+from bot.approvals.service import DENY_CALLBACK, REASON_CALLBACK, SHOW_SECRET, ApprovalService
 from bot.approvals.store import PENDING
 from bot.context import Context
 from bot.registry import Args, Group, Refused, action_value
@@ -30,7 +30,22 @@ def list_pending(ctx: Context, args: Args) -> None:
             viewer.team_id, viewer.user_id, tuple(request.approvers)) is not None
         rows.append((request, service.flow.operations[request.operation], may))
     blocks = views.request_list(rows, heading="Pending requests", empty="No request is pending.", limit=5)
-    ctx.reply(bk.message(blocks, text=f"{len(rows)} pending request(s)"))
+    ctx.reply(bk.message(_kept_secrets(service, ctx) + blocks, text=f"{len(rows)} pending request(s)"))
+
+
+def _kept_secrets(service: ApprovalService, ctx: Context) -> list[Any]:
+    """The caller's own results whose direct message failed: each behind a button that shows it once."""
+    blocks: list[Any] = []
+    for request in service.flow.store.kept_secrets(ctx.user_id, service.flow.clock()):
+        if request.requester_team != ctx.team_id:
+            continue
+        blocks.append(bk.section(
+            f":key: The result of your request to *{bk.escape(service.title(request))}* (`{request.id}`) could "
+            f"not be sent to you as a direct message. You can see it once, until "
+            f"{views.slack_date(request.secret_until or 0, '{time}')}.",
+            accessory=bk.button("Show the secret", SHOW_SECRET, {"id": request.id}, confirm_with=bk.confirm(
+                "Show the secret?", "It is shown once, only to you, then erased.", ok="Show it"))))
+    return blocks
 
 
 @GROUP.action("approval:approve", self_checked=True)
@@ -47,6 +62,11 @@ def deny(ctx: Context, payload: dict[str, Any]) -> None:
 @GROUP.action(views.FULL_CHANGE, read_only=True, self_checked=True)
 def full_change(ctx: Context, payload: dict[str, Any]) -> None:
     _service(ctx).show_full_change(ctx, str(action_value(payload).get("id", "")))
+
+
+@GROUP.action(SHOW_SECRET, self_checked=True)
+def show_secret(ctx: Context, payload: dict[str, Any]) -> None:
+    _service(ctx).reveal_secret(ctx, str(action_value(payload).get("id", "")))
 
 
 @GROUP.action("approval:cancel", self_checked=True)

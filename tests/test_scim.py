@@ -16,7 +16,7 @@ from commands import scim as scim_module
 from tests.harness import BotHarness, make_harness, message_text
 
 OTHER_SSO = "5d3c1b2a-7e6f-4a8b-9c0d-1e2f3a4b5c6d"
-TOKEN = re.compile(r"`(scim_[A-Za-z0-9_-]+)`")
+TOKEN = re.compile(r"(scim_[A-Za-z0-9_-]+)")
 
 
 def _buttons(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:

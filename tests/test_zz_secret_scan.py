@@ -67,8 +67,8 @@ def test_no_secret_leaks_anywhere(emulator: Any, slack: FakeSlack) -> None:
     ARCHIVE.harvest_emulator(emulator)
     secrets = ARCHIVE.secrets | {"xoxb-test-token", "test-signing-secret", CLIENT_SECRET, *tokens}
     # Every audit key the suite made beside a database: never in a database, a log line or a message.
-    secrets |= {key.read_text().strip() for key in (Path(f"{db}.audit-key") for db in ARCHIVE.db_paths)
-                if key.exists()}
+    secrets |= {key.read_text().strip() for key in (Path(f"{db}.{kind}-key") for db in ARCHIVE.db_paths
+                                                     for kind in ("audit", "seal")) if key.exists()}
     assert ARCHIVE.db_paths and ARCHIVE.logs
     # (the slack fixture archives this test's public calls when it ends: scan them too, now)
     ARCHIVE.archive_slack(list(slack.calls))

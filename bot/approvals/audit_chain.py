@@ -91,6 +91,12 @@ def keyring(db_path: str | Path, configured: str | None, *, create: bool) -> lis
     return keys
 
 
+def key_from_file(path: Path, *, create: bool) -> bytes | None:
+    """A secret kept in an owner-only file (made whole on first use when `create`): also the seal key's."""
+    secret = _read_key_file(path)
+    return _create_key_file(path) if secret is None and create else secret
+
+
 def _read_key_file(path: Path) -> bytes | None:
     try:
         text = path.read_text().strip()

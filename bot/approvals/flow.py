@@ -62,6 +62,9 @@ OUTCOME_UNKNOWN = "outcome unknown"
 UNCONFIRMED = ("Ona did not confirm the change: it may or may not have been applied. "
                "Check the current state before asking again.")
 
+UNSEALABLE = ("Not run: the secret given with this request can no longer be read by the bot (its seal key "
+              "was changed). Nothing was changed; please ask again.")
+
 SYSTEM = Person(team_id="", user_id="system", email=None, name="ona-bot")
 
 
@@ -192,6 +195,14 @@ class ApprovalFlow:
         if not self.store.transition(request.id, APPROVED, EXECUTING):
             return self._already(self._get(request.id))
         op = self.operations[request.operation]
+        try:
+            secret = self.sealer.unseal(request.sealed) if request.sealed else {}
+        except ValueError:  # sealed under a key no longer at hand: fail now, never stay `executing`
+            log.error("request %s: its sealed secret opens with none of the seal keys (set ONA_BOT_SEAL_OLD_KEYS "
+                      "to the previous ONA_BOT_SEAL_KEY, or restore the .seal-key file)", request.id)
+            self.store.transition(request.id, EXECUTING, FAILED, result=UNSEALABLE, sealed=None)
+            self._audit("execute", actor, request, outcome="not run: sealed secret cannot be opened")
+            return Decision(self._get(request.id), "executed", UNSEALABLE, votes=votes)
         revoked = self._revoked(request)
         if revoked:  # who asked, or who approved, is no longer allowed to: nothing runs
             self.store.transition(request.id, EXECUTING, FAILED, result=revoked, sealed=None)
@@ -208,7 +219,7 @@ class ApprovalFlow:
             self._audit("execute", actor, request, outcome="conflict: Ona changed since the request")
             return Decision(self._get(request.id), "conflict",
                             "Ona changed since the request was made, so it was not run. Please ask again.")
-        params = {**request.params, **(self.sealer.unseal(request.sealed) if request.sealed else {})}
+        params = {**request.params, **secret}
         try:
             outcome = op.apply(self.ona, params)
         except OnaError as exc:

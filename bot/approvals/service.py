@@ -9,32 +9,42 @@ rules and state are flow.py; this module only moves between them and Slack.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
 from bot import blocks as bk
 from bot import replies
 from bot.approvals import views
 from bot.approvals.flow import ApprovalFlow, Decision, expected_after
-from bot.approvals.store import PENDING, Request, sha256
+from bot.approvals.store import CANCELLED, FINAL, PENDING, Request, sha256
 from bot.context import Context
 from bot.identity import Person
-from bot.registry import Group, Refused
+from bot.registry import Group, Outcome, Refused
 
 log = logging.getLogger("ona.approvals")
 
 REASON_CALLBACK = "approval_reason"
 DENY_CALLBACK = "approval_deny"
+SHOW_SECRET = "approval:secret"
+SECRET_KEPT_FOR = 3600.0  # an undelivered one-time secret waits this long for its requester, sealed
+DB_TROUBLE = ("The bot cannot write to its database right now (its disk is full, or it is locked). "
+              "Nothing was changed. Tell whoever runs the bot.")
+# Slack errors that mean the approval message will never be updated: stop trying.
+GONE = {"message_not_found", "channel_not_found", "cant_update_message", "is_archived", "not_in_channel"}
 
 
 class ApprovalService:
-    def __init__(self, flow: ApprovalFlow, slack: WebClient, channel: str | None) -> None:
+    def __init__(self, flow: ApprovalFlow, slack: WebClient, channel: str | None, *,
+                 secret_slack: WebClient | None = None) -> None:
         self.flow = flow
         self.slack = slack
         self.channel = channel
+        self.secret_slack = secret_slack or slack  # for the DM that carries a one-time secret
 
     def person(self, ctx: Context, *, fresh: bool = True) -> Person:
         """Who clicked or typed. Fresh by default: decisions and changes never trust a cached answer."""
@@ -105,7 +115,11 @@ class ApprovalService:
         if rule.reason and not ctx.reason:
             self._ask_reason(ctx, actor, operation, params)
             return
-        request = self.flow.open(actor, operation, params, reason=ctx.reason or "", origin=ctx.origin())
+        try:
+            request = self.flow.open(actor, operation, params, reason=ctx.reason or "", origin=ctx.origin())
+        except sqlite3.OperationalError as exc:
+            log.error("configuration error: the database cannot be written (%s)", exc)
+            raise Refused(DB_TROUBLE) from None
         self._publish(ctx, request)
 
     def _run_directly(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
@@ -118,9 +132,16 @@ class ApprovalService:
         except Exception as exc:
             self.flow.store.audit(**audit, outcome=f"failed: {getattr(exc, 'code', type(exc).__name__)}")
             raise
-        self.flow.store.audit(**audit, outcome="succeeded" + (
-            f" (secret sha256 {sha256(outcome.secret)[:12]}…)" if outcome.secret else ""))
-        ctx.reply(replies.outcome(op, outcome))
+        reply = replies.outcome(op, outcome)
+        try:
+            self.flow.store.audit(**audit, outcome="succeeded" + (
+                f" (secret sha256 {sha256(outcome.secret)[:12]}…)" if outcome.secret else ""))
+        except sqlite3.OperationalError as exc:  # the change ran: say so, and that it went unrecorded
+            log.error("configuration error: the audit trail cannot be written (%s); %s ran unrecorded", exc,
+                      operation)
+            reply["blocks"].append(bk.context(":warning: The bot could not record this change in its audit "
+                                              "trail (its database cannot be written). Tell whoever runs the bot."))
+        ctx.reply(reply)
 
     def _ask_reason(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
         if not ctx.trigger_id:
@@ -142,13 +163,39 @@ class ApprovalService:
     def _publish(self, ctx: Context, request: Request) -> None:
         """Post the one approval message and tell the requester where it is."""
         title = self.title(request)
-        posted = self.slack.chat_postMessage(channel=self.channel, **self._message(request, []))
-        self.flow.store.update_fields(request.id, channel=posted["channel"], ts=posted["ts"])
+        try:
+            posted = self.slack.chat_postMessage(channel=self.channel, **self._message(request, []))
+        except (SlackApiError, OSError) as exc:  # (after slack-sdk's retries of 429s and broken connections)
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            self._withdraw(ctx, request, str(error))
+            return
+        self.flow.store.update_fields(request.id, channel=posted["channel"], ts=posted["ts"],
+                                      message_state=request.state)
         try:
             permalink = self.slack.chat_getPermalink(channel=posted["channel"], message_ts=posted["ts"])["permalink"]
         except SlackApiError:
             permalink = None
         ctx.reply(views.requester_notice(request, title, permalink, self.shortfall(request)))
+
+    def _withdraw(self, ctx: Context, request: Request, error: str) -> None:
+        """No approver can see a request that was not posted: withdraw it and say what to fix."""
+        self.flow.store.transition(request.id, PENDING, CANCELLED, decided_at=self.flow.clock(), sealed=None,
+                                   note="withdrawn: it could not be posted to the approvals channel")
+        self.flow.store.audit(action="withdraw", team_id=request.requester_team, user_id=request.requester_id,
+                              email=request.requester_email, operation=request.operation, request_id=request.id,
+                              params=request.params, outcome=f"withdrawn: approvals channel answered {error}"[:300])
+        log.error("configuration error: the approvals channel %s refused the request message (%s); request %s "
+                  "was withdrawn", self.channel, error, request.id)
+        channel = f"<#{self.channel}>"
+        if error == "not_in_channel":
+            fix = f"the bot is not a member of the approvals channel {channel}: invite it there (`/invite`)"
+        elif error in ("channel_not_found", "is_archived"):
+            fix = (f"the approvals channel {channel} does not exist or is archived: whoever runs the bot must "
+                   "set ONA_BOT_APPROVALS_CHANNEL to the ID of a channel the bot is in")
+        else:
+            fix = "Slack did not take the approval message (it is busy or limiting the bot): try again in a minute"
+        ctx.reply(replies.info(f":warning: Your request was withdrawn and nothing was changed: {fix}, then ask "
+                               "again."))
 
     # --- decisions ------------------------------------------------------------------------------
 
@@ -180,6 +227,8 @@ class ApprovalService:
             ctx.reply(replies.info(f":ballot_box_with_check: Your approval is recorded: {decision.message}."))
             return
         if decision.kind == "already":
+            if request.state in FINAL and request.message_state != request.state:
+                self.refresh_message(request)  # its earlier update failed: the click repairs it
             ctx.reply(replies.info(decision.message))
             return
         self.tell_requester(request, decision)
@@ -196,8 +245,12 @@ class ApprovalService:
         votes = self.flow.store.votes(request.id)
         try:
             self.slack.chat_update(channel=request.channel, ts=request.ts, **self._message(request, votes))
-        except SlackApiError as exc:
-            log.warning("could not update approval message of %s: %s", request.id, exc.response.get("error"))
+        except (SlackApiError, OSError) as exc:  # left marked stale: the sweeper tries again
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("could not update approval message of %s: %s", request.id, error)
+            if error not in GONE:
+                return
+        self.flow.store.mark_message(request.id, request.state)
 
     def _message(self, request: Request, votes: list[dict[str, Any]]) -> dict[str, Any]:
         op = self.flow.operations[request.operation]
@@ -233,11 +286,54 @@ class ApprovalService:
         payload = views.outcome_for_requester(request, self.title(request), "" if result else decision.message
                                               if decision.kind in ("executed", "conflict", "denied") else "")
         payload["blocks"] += result
+        secret = decision.outcome.secret if decision.outcome is not None else None
+        slack = self.secret_slack if secret else self.slack  # it also retries Slack's 5xx answers
         try:
-            channel = self.slack.conversations_open(users=request.requester_id)["channel"]["id"]
-            self.slack.chat_postMessage(channel=channel, **payload)
-        except SlackApiError as exc:
-            log.warning("could not tell the requester of %s: %s", request.id, exc.response.get("error"))
+            channel = slack.conversations_open(users=request.requester_id)["channel"]["id"]
+            slack.chat_postMessage(channel=channel, **payload)
+        except (SlackApiError, OSError) as exc:
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("could not tell the requester of %s: %s", request.id, error)
+            if secret and decision.outcome is not None:
+                self._keep_secret(request, decision.outcome)
+
+    def _keep_secret(self, request: Request, outcome: Outcome) -> None:
+        """A one-time secret the DM could not carry is kept sealed, for its requester to see once."""
+        sealed = self.flow.sealer.seal({"secret": outcome.secret, "label": outcome.secret_label})
+        until = self.flow.clock() + SECRET_KEPT_FOR
+        if not self.flow.store.keep_secret(request.id, sealed, until):
+            return
+        log.warning("the secret result of %s is kept sealed for its requester until %s", request.id, int(until))
+        url = request.origin.get("response_url")
+        if url:  # where they asked, if Slack still takes answers there (not the secret: where to get it)
+            text = (f":key: The result of your request `{request.id}` could not be sent to you as a direct "
+                    "message. Type `/ona requests` within the hour and press *Show the secret* to see it once.")
+            try:
+                WebhookClient(url).send(text=text, response_type="ephemeral", replace_original=False)
+            except Exception:  # best effort: /ona requests shows it anyway
+                log.warning("could not point the requester of %s to the kept secret", request.id)
+
+    def reveal_secret(self, ctx: Context, request_id: str) -> None:
+        """"Show the secret": the kept secret, once, to its requester only, in an ephemeral answer."""
+        request = self.flow.store.get(request_id)
+        if request is None or request.requester_id != ctx.user_id or request.requester_team != ctx.team_id:
+            raise Refused("Only the person who asked for this result can see it.")
+        sealed = self.flow.store.take_secret(request.id, ctx.user_id, self.flow.clock())
+        if sealed is None:
+            ctx.reply(replies.info("This secret was already shown, or its hour has passed: it is gone. "
+                                   "Ask for a new one if you still need it."))
+            return
+        kept = self.flow.sealer.unseal(sealed)
+        outcome = Outcome(text=f"The result of your request to *{bk.escape(self.title(request))}* "
+                               f"(`{request.id}`).", secret=kept["secret"], secret_label=kept.get("label", ""))
+        try:
+            ctx.reply(replies.outcome(self.flow.operations[request.operation], outcome))
+        except Exception:  # not shown after all: keep it for another try
+            self.flow.store.keep_secret(request.id, sealed, request.secret_until or self.flow.clock())
+            raise
+        self.flow.store.audit(action="secret shown", team_id=ctx.team_id, user_id=ctx.user_id,
+                              operation=request.operation, request_id=request.id,
+                              outcome=f"kept secret shown once (sha256 {sha256(kept['secret'])[:12]}…)")
 
     # --- housekeeping ---------------------------------------------------------------------------
 
@@ -253,7 +349,10 @@ class ApprovalService:
             self.tell_requester(decision.request, decision)
         for request in self.flow.reconcile():  # left `executing` by a process that died
             self.refresh_message(request)
+        for request in self.flow.store.stale_messages():  # decided, but its chat.update failed
+            self.refresh_message(request)
         now = self.flow.clock()
+        self.flow.store.erase_lapsed_secrets(now)
         for request in self.flow.store.due_for_reminder(now):
             if not self.flow.store.claim_reminder(request.id):
                 continue  # another process reminded

@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -41,6 +42,8 @@ DRAFT = "draft"  # waiting for the requester's reason
 FINAL = {SUCCEEDED, FAILED, DENIED, EXPIRED, CANCELLED, CONFLICT}
 REDACTED = "«redacted»"
 GENESIS = audit_chain.GENESIS
+BUSY_TIMEOUT_MS = 30_000  # work after the ack may wait this long for another writer
+CLAIM_BUDGET = 0.75  # seconds the duplicate-delivery check, before the ack, may wait for a write lock
 
 
 def canonical(value: Any) -> str:
@@ -80,6 +83,8 @@ class Request:
     reminded: int = 0
     sealed: str | None = None
     updated_at: float | None = None
+    message_state: str | None = None  # the state the channel message shows (chat.update can fail)
+    secret_until: float | None = None  # a result secret kept sealed for the requester until then
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Request:
@@ -89,13 +94,35 @@ class Request:
         return cls(**data)
 
 
-class Sealer:
-    """Encrypts secret parameters at rest; the key is derived from a secret all bot processes share."""
+SEAL_KEY_SETTING = "ONA_BOT_SEAL_KEY"
 
-    def __init__(self, secret: str) -> None:
-        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"ona-bot/sealed-params", info=b"v1").derive(
-            secret.encode())
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+class SealKeyMissing(ValueError):
+    """A sealed value none of the seal keys at hand can open (the key was rotated without keeping it)."""
+
+
+def seal_key_file(db_path: str | Path) -> Path:
+    return Path(f"{db_path}.seal-key")
+
+
+class Sealer:
+    """Encrypts secret parameters at rest with a key of their own: ONA_BOT_SEAL_KEY, else a key file
+    beside the database (`<db>.seal-key`, mode 0600, made on first use). Older keys still open what
+    they sealed (MultiFernet): ONA_BOT_SEAL_OLD_KEYS, the key file when a setting replaced it, and the
+    key once derived from SLACK_SIGNING_SECRET, so rotating the signing secret loses nothing."""
+
+    def __init__(self, secret: str, *old: str) -> None:
+        self._fernet = MultiFernet([_fernet(s) for s in dict.fromkeys((secret, *old)) if s])
+
+    @classmethod
+    def for_database(cls, db_path: str | Path, *, key: str | None = None, old_keys: tuple[str, ...] = (),
+                     legacy: str | None = None) -> Sealer:
+        """`legacy`: the signing secret, whose derived key sealed requests before the seal key existed."""
+        if str(db_path) == ":memory:":
+            return cls(key or secrets.token_hex(32), *old_keys, *([legacy] if legacy else []))
+        from_file = audit_chain.key_from_file(seal_key_file(db_path), create=not key)
+        keys = [k.decode() if isinstance(k, bytes) else k for k in (key, from_file) if k]
+        return cls(*keys, *old_keys, *([legacy] if legacy else []))
 
     def seal(self, values: dict[str, Any]) -> str:
         return self._fernet.encrypt(canonical(values).encode()).decode()
@@ -104,7 +131,21 @@ class Sealer:
         try:
             return json.loads(self._fernet.decrypt(token.encode()))
         except InvalidToken:
-            raise ValueError("sealed parameters cannot be opened with this key") from None
+            raise SealKeyMissing("sealed parameters cannot be opened with any seal key at hand") from None
+
+
+def _fernet(secret: str) -> Fernet:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"ona-bot/sealed-params", info=b"v1").derive(
+        secret.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+class StoreUnavailable(Exception):
+    """The database cannot take a write now: locked longer than the budget, or its disk is full."""
+
+    def __init__(self, error: sqlite3.OperationalError) -> None:
+        super().__init__(str(error))
+        self.full = "full" in str(error).lower()
 
 
 class Store:
@@ -124,9 +165,9 @@ class Store:
         and opening one per statement costs more than the statement (and checkpoints WAL on close)."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
         yield conn
@@ -157,6 +198,12 @@ class Store:
             }, pk="id", not_null={"operation", "state", "hash"}, if_not_exists=True)
             db["requests"].create_index(["state", "expires_at"], if_not_exists=True)
             db["requests"].create_index(["requester_id"], if_not_exists=True)
+        requests_columns = db["requests"].columns_dict
+        if "message_state" not in requests_columns:  # messages posted before the column are up to date
+            db["requests"].add_column("message_state", str)
+            conn.execute("UPDATE requests SET message_state = state WHERE channel IS NOT NULL")
+        if "secret_until" not in requests_columns:
+            db["requests"].add_column("secret_until", float)
         db["deliveries"].create({"key": str, "at": float}, pk="key", if_not_exists=True)
         db["votes"].create({"request_id": str, "approver_id": str, "team_id": str, "email": str, "at": float},
                            pk=("request_id", "approver_id"), if_not_exists=True)
@@ -245,14 +292,73 @@ class Store:
                 "AND created_at + (expires_at - created_at) / 2 <= ?", (PENDING, now)).fetchall()
         return [Request.from_row(dict(r)) for r in rows]
 
-    def claim_delivery(self, key: str, now: float | None = None) -> bool:
-        """True the first time a Slack delivery (trigger_id / event_id) is seen, by any process."""
+    def claim_delivery(self, key: str, now: float | None = None, *, budget: float = CLAIM_BUDGET) -> bool:
+        """True the first time a Slack delivery (trigger_id / event_id) is seen, by any process. It runs
+        before Slack's 3-second ack, so it waits at most `budget` seconds for a write lock held by
+        another connection; beyond it, or on a full disk, StoreUnavailable."""
         now = time.time() if now is None else now
         with self.connect() as conn:
-            cursor = conn.execute("INSERT OR IGNORE INTO deliveries (key, at) VALUES (?, ?)", (key, now))
-            if cursor.rowcount == 1 and hash(key) % 200 == 0:  # now and then, forget old deliveries
-                conn.execute("DELETE FROM deliveries WHERE at < ?", (now - 3600,))
+            conn.execute(f"PRAGMA busy_timeout = {int(budget * 1000)}")
+            try:
+                cursor = conn.execute("INSERT OR IGNORE INTO deliveries (key, at) VALUES (?, ?)", (key, now))
+                if cursor.rowcount == 1 and hash(key) % 200 == 0:  # now and then, forget old deliveries
+                    conn.execute("DELETE FROM deliveries WHERE at < ?", (now - 3600,))
+                return cursor.rowcount == 1
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(exc) from None
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    # --- the channel message and kept secrets ---------------------------------------------------
+
+    def mark_message(self, request_id: str, state: str) -> None:
+        """The channel message now shows `state` (only if the request is still in it)."""
+        with self.connect() as conn:
+            conn.execute("UPDATE requests SET message_state = ? WHERE id = ? AND state = ?",
+                         (state, request_id, state))
+
+    def stale_messages(self, limit: int = 50) -> list[Request]:
+        """Decided requests whose channel message does not show the decision yet."""
+        finals = sorted(FINAL)
+        marks = ", ".join("?" for _ in finals)
+        with self.connect() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM requests WHERE state IN ({marks}) AND channel IS NOT NULL AND ts IS NOT NULL "
+                f"AND (message_state IS NULL OR message_state != state) ORDER BY updated_at LIMIT ?",
+                [*finals, limit]).fetchall()
+        return [Request.from_row(dict(r)) for r in rows]
+
+    def keep_secret(self, request_id: str, sealed: str, until: float) -> bool:
+        """Keep an undelivered result secret (sealed) for its requester to fetch once, until `until`."""
+        with self.connect() as conn:
+            cursor = conn.execute("UPDATE requests SET sealed = ?, secret_until = ? WHERE id = ? AND state = ?",
+                                  (sealed, until, request_id, SUCCEEDED))
             return cursor.rowcount == 1
+
+    def take_secret(self, request_id: str, requester_id: str, now: float) -> str | None:
+        """The kept secret, sealed, erased in the same step: whoever erases it is the one who shows it."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT sealed FROM requests WHERE id = ? AND requester_id = ? AND state = ? "
+                "AND sealed IS NOT NULL AND secret_until > ?", (request_id, requester_id, SUCCEEDED, now)).fetchone()
+            if row is None:
+                return None
+            cursor = conn.execute("UPDATE requests SET sealed = NULL, secret_until = NULL WHERE id = ? AND sealed = ?",
+                                  (request_id, row["sealed"]))
+            return row["sealed"] if cursor.rowcount == 1 else None
+
+    def kept_secrets(self, requester_id: str, now: float) -> list[Request]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM requests WHERE requester_id = ? AND state = ? AND sealed IS NOT NULL "
+                "AND secret_until > ? ORDER BY created_at DESC LIMIT 10", (requester_id, SUCCEEDED, now)).fetchall()
+        return [Request.from_row(dict(r)) for r in rows]
+
+    def erase_lapsed_secrets(self, now: float) -> int:
+        with self.connect() as conn:
+            cursor = conn.execute("UPDATE requests SET sealed = NULL, secret_until = NULL "
+                                  "WHERE secret_until IS NOT NULL AND secret_until <= ?", (now,))
+            return cursor.rowcount
 
     def claim_reminder(self, request_id: str) -> bool:
         """Only one process sends the half-time reminder."""
