@@ -102,6 +102,14 @@ class Operation:
     show: Callable[[str, Any], str] | None = None
     # What it does, in words, for approvers when the change has no before/after to show.
     effect: str = ""
+    # How to tell, after a crash, whether it ran. `witness` reads, before it runs, what telling needs
+    # besides `read` (e.g. a fingerprint of the current invite); it is kept with "before", never shown.
+    # `ran(ona, params, before)` answers True (it ran), False (it did not) or None (Ona's state cannot
+    # tell). Without `ran`: `read` again, compared with before and the expected after (approvals/flow.py).
+    witness: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None
+    ran: Callable[[OnaClient, dict[str, Any], dict[str, Any]], bool | None] | None = None
+    # What to check when its outcome is unknown, in words ("Check it with `/ona sso` before …").
+    check: str = ""
 
 
 Handler = Callable[["Context", Args], None]
@@ -179,9 +187,15 @@ class Group:
         secret_result: bool = False, secret_params: tuple[str, ...] = (),
         policy_key: Callable[[dict[str, Any]], str] | None = None, variants: tuple[str, ...] = (),
         show: Callable[[str, Any], str] | None = None, effect: str = "",
+        witness: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None,
+        ran: Callable[[OnaClient, dict[str, Any], dict[str, Any]], bool | None] | None = None,
+        check: str | None = None,
     ) -> Callable[[Callable[[OnaClient, dict[str, Any]], Outcome]], Operation]:
+        check = check or f"Check it with `/ona {self.name}` before trying again."
+
         def register(fn: Callable[[OnaClient, dict[str, Any]], Outcome]) -> Operation:
-            op = Operation(name, title, fn, read, secret_result, secret_params, policy_key, variants, show, effect)
+            op = Operation(name, title, fn, read, secret_result, secret_params, policy_key, variants, show, effect,
+                           witness, ran, check)
             self.operations[name] = op
             return op
 

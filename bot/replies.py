@@ -7,7 +7,7 @@ from typing import Any
 from slack_sdk.models.blocks import PlainTextObject, SectionBlock
 
 from bot import blocks as bk
-from bot.ona.errors import OnaError, OnaTimeout, OnaTransportError
+from bot.ona.errors import OnaError, OnaTransportError, unknown_outcome
 from bot.registry import Operation, Outcome
 
 
@@ -19,14 +19,16 @@ def usage(message: str, usage_lines: list[str]) -> dict[str, Any]:
     )
 
 
-def ona_error(exc: OnaError, *, mutating: bool) -> dict[str, Any]:
-    """Ona's error in words an on-call admin can act on. Never a traceback, never a secret."""
+def ona_error(exc: OnaError, *, mutating: bool, check: str = "") -> dict[str, Any]:
+    """Ona's error in words an on-call admin can act on. Never a traceback, never a secret.
+
+    A change whose answer does not prove that it failed (a timeout, a dropped connection, a gateway's
+    502/503/504, `unavailable`, `deadline_exceeded`: `may_have_applied`) is reported as unknown, with
+    what to check (`check`); only an answer that proves Ona did not act says "nothing was changed"."""
     code = exc.code
     nothing_changed = " Nothing was changed." if mutating else ""
-    if mutating and isinstance(exc, OnaTransportError) and exc.may_have_applied:
-        lost = "Ona did not answer in time." if isinstance(exc, OnaTimeout) else "The connection to Ona broke."
-        text = (f":hourglass: {lost} The change may or may not have been applied: "
-                "check the current state before trying again.")
+    if mutating and exc.may_have_applied:
+        text = f":hourglass: {unknown_outcome(exc, check)}"
     elif code == "permission_denied":
         text = f":no_entry: The bot's Ona API key is not an admin of this organization.{nothing_changed}"
     elif code == "unauthenticated":
@@ -40,6 +42,7 @@ def ona_error(exc: OnaError, *, mutating: bool) -> dict[str, Any]:
     elif code == "failed_precondition":
         text = f":warning: Ona cannot do that yet: {bk.escape(exc.message)}"
     elif code in ("unavailable", "deadline_exceeded", "resource_exhausted") or isinstance(exc, OnaTransportError):
+        # A read, or a change that provably did not reach Ona (never connected, rate-limited).
         text = f":satellite: Ona did not answer{'; nothing was changed' if mutating else ''}. Try again in a minute."
     else:
         text = f":x: Ona answered with an error ({bk.escape(code)}): {bk.escape(exc.user_message)}"

@@ -87,10 +87,12 @@ class Router:
             ctx.check_access(group)
             sub.handler(ctx, args)
 
-        guarded(ctx, run, usage=[f"/ona {sub.usage}"], mutating=sub.mutating)
+        # What to check when a change's outcome is unknown: the group's operations say (one per group).
+        check = next((op.check for op in group.operations.values()), "")
+        guarded(ctx, run, usage=[f"/ona {sub.usage}"], mutating=sub.mutating, check=check)
 
 
-def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutating: bool) -> None:
+def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutating: bool, check: str = "") -> None:
     """Run a handler; whatever goes wrong, the user gets an answer and the log gets the detail."""
     try:
         work()
@@ -102,7 +104,7 @@ def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutatin
         _tell(ctx, replies.info(f":warning: {exc}"))
     except OnaError as exc:
         log.warning("ona error for %s: %s", ctx.user_id, exc.code)
-        _tell(ctx, replies.ona_error(exc, mutating=mutating))
+        _tell(ctx, replies.ona_error(exc, mutating=mutating, check=check))
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("handler failed (reference %s)", reference)

@@ -142,7 +142,15 @@ def _read_set(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {key: values[key] for key in params}
 
 
-@GROUP.operation("custom_domain.set", "Set the custom domain", read=_read_set)
+def _ran_set(ona: OnaClient, params: dict[str, Any], before: dict[str, Any]) -> bool | None:
+    """It ran if the custom domain now has the requested values; not if it is as it was before."""
+    now = _read_set(ona, params)
+    if now == params:
+        return True
+    return False if now == before else None
+
+
+@GROUP.operation("custom_domain.set", "Set the custom domain", read=_read_set, ran=_ran_set)
 def set_custom_domain(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     fields = _request(params)
     domain: CustomDomain | None = None

@@ -5,6 +5,7 @@ The link is a secret: it goes only to the person who asked, ephemerally, and is 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from bot import blocks as bk
@@ -61,9 +62,28 @@ def click_ask(ctx: Context, payload: dict[str, Any]) -> None:
     ask(ctx, Args(words=[], rest=""))
 
 
+def _fingerprint(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
+    """The current invite, to tell later whether a new one was made: its ID is the secret part of the
+    link, so only a digest of it is kept."""
+    invite = ona.get_organization_invite().invite
+    invite_id = invite.invite_id if invite else ""
+    return {"invite": hashlib.sha256(invite_id.encode()).hexdigest() if invite_id else ""}
+
+
+def _ran(ona: OnaClient, params: dict[str, Any], before: dict[str, Any]) -> bool | None:
+    """A new invite was made if the invite is no longer the one read before the change."""
+    seen = (before.get("witness") or {}).get("invite")
+    if seen is None:
+        return None
+    return _fingerprint(ona, params)["invite"] != seen
+
+
 @GROUP.operation("invite.create", "Create a new invite link", secret_result=True,
                  effect="Replaces the current invite link: the old link stops working at once, and the new one "
-                        "goes only to the person who asked.")
+                        "goes only to the person who asked.",
+                 witness=_fingerprint, ran=_ran,
+                 check="The old link may no longer work: if you need one, create a new link with `/ona invite` "
+                       "(it replaces whichever link is current).")
 def create_invite(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     invite = ona.create_organization_invite().invite
     invite_id = invite.invite_id if invite else ""

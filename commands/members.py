@@ -268,7 +268,8 @@ def _show_role(key: str, value: Any) -> str:
 
 
 @ROLE_GROUP.operation("members.set_role", "Change a member's role", read=_read_role, policy_key=_policy_key,
-                      variants=("members.grant_admin",), show=_show_role)
+                      variants=("members.grant_admin",), show=_show_role,
+                      check="Check the member's role with `/ona members` before trying again.")
 def apply_role(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     role = OrganizationRole(params["role"])
     ona.set_role(user_id=params["user_id"], role=role)

@@ -290,7 +290,23 @@ def _read_create(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {"exists": False}
 
 
-@GROUP.operation("scim.create", "Set up SCIM provisioning", read=_read_create, secret_result=True)
+def _linked_ids(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
+    """The SCIM configurations already linked to this SSO (with this name), to recognise a new one later."""
+    name = params.get("name")
+    return {"linked": sorted(c.id for c in ona.iter_scim_configurations()
+                             if c.sso_configuration_id == params["sso_configuration_id"]
+                             and (not name or c.name == name))}
+
+
+def _ran_create(ona: OnaClient, params: dict[str, Any], before: dict[str, Any]) -> bool | None:
+    seen = (before.get("witness") or {}).get("linked")
+    if seen is None:
+        return None
+    return bool(set(_linked_ids(ona, params)["linked"]) - set(seen))
+
+
+@GROUP.operation("scim.create", "Set up SCIM provisioning", read=_read_create, secret_result=True,
+                 witness=_linked_ids, ran=_ran_create)
 def create_scim(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     answer = ona.create_scim_configuration(
         sso_configuration_id=params["sso_configuration_id"],
@@ -313,7 +329,19 @@ def _read_token(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {"scim_configuration_id": scim.id, "token_expires_at": _iso(scim.token_expires_at)}
 
 
+def _ran_token(ona: OnaClient, params: dict[str, Any], before: dict[str, Any]) -> bool | None:
+    """A new token was issued if the token's expiry moved since it was read before the change."""
+    try:
+        now = _read_token(ona, params)
+    except NotFound:
+        return None  # removed since: nothing left to tell by
+    if "token_expires_at" not in before:
+        return None
+    return now["token_expires_at"] != before["token_expires_at"]
+
+
 @GROUP.operation("scim.regenerate_token", "Regenerate a SCIM token", read=_read_token, secret_result=True,
+                 ran=_ran_token,
                  effect="Replaces this SCIM configuration's token: the old token stops working at once, so "
                         "provisioning stops until the new token is in the identity provider.")
 def regenerate_token(ona: OnaClient, params: dict[str, Any]) -> Outcome:

@@ -420,7 +420,22 @@ def _read_create(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {"exists": False}
 
 
-@GROUP.operation("sso.create", "Add an SSO configuration", read=_read_create, secret_params=("client_secret",))
+def _same_provider(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
+    """The configurations for this issuer and client ID already there, to recognise a new one later."""
+    return {"same": sorted(c.id for c in ona.iter_sso_configurations()
+                           if c.issuer_url == params["issuer_url"] and c.client_id == params["client_id"])}
+
+
+def _ran_create(ona: OnaClient, params: dict[str, Any], before: dict[str, Any]) -> bool | None:
+    """It ran if a configuration for this issuer and client ID exists now that was not there before."""
+    seen = (before.get("witness") or {}).get("same")
+    if seen is None:
+        return None
+    return bool(set(_same_provider(ona, params)["same"]) - set(seen))
+
+
+@GROUP.operation("sso.create", "Add an SSO configuration", read=_read_create, secret_params=("client_secret",),
+                 witness=_same_provider, ran=_ran_create)
 def create_sso(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     sso = ona.create_sso_configuration(**params).sso_configuration or SSOConfiguration()
     return Outcome(

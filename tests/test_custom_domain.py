@@ -245,11 +245,11 @@ def test_remove_button_with_a_bad_value(bot: BotHarness, emulator) -> None:
     assert emulator.state.custom_domain is not None
 
 
-def test_remove_when_ona_is_down_says_nothing_changed(bot: BotHarness, emulator) -> None:
+def test_remove_when_ona_is_down_says_the_outcome_is_unknown(bot: BotHarness, emulator) -> None:
     _seed(emulator)
     emulator.inject_fault("DeleteCustomDomain", code="unavailable", times=5)
     text = bot.click("custom-domain:remove", json.dumps({"domain_name": "ws.acme.com"})).reply_text()
-    assert "Ona did not answer; nothing was changed" in text
+    assert "may or may not have been applied" in text  # issue 12: `unavailable` proves nothing
     assert emulator.state.custom_domain is not None
 
 

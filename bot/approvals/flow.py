@@ -38,7 +38,7 @@ from bot.approvals.store import (
 )
 from bot.identity import Directory, Person
 from bot.ona.client import OnaClient
-from bot.ona.errors import OnaError
+from bot.ona.errors import OnaError, unknown_outcome
 from bot.registry import Operation, Outcome, Refused
 
 log = logging.getLogger("ona.approvals")
@@ -58,9 +58,9 @@ class Decision:
 # Longer than any execution can take (the client's timeouts and retries are well under it): a request
 # `executing` for longer was left by a process that died.
 RECONCILE_GRACE = 300.0
-OUTCOME_UNKNOWN = "outcome unknown"
-UNCONFIRMED = ("Ona did not confirm the change: it may or may not have been applied. "
-               "Check the current state before asking again.")
+OUTCOME_UNKNOWN = "outcome unknown"  # the note of a request that failed without proof that nothing changed
+NOT_APPLIED = "not applied"  # the note of a request Ona's state shows did not run
+WITNESS = "witness"  # the key of an operation's witness in "before" (see registry.Operation)
 
 UNSEALABLE = ("Not run: the secret given with this request can no longer be read by the bot (its seal key "
               "was changed). Nothing was changed; please ask again.")
@@ -124,8 +124,27 @@ class ApprovalFlow:
     # --- the lifecycle --------------------------------------------------------------------------
 
     def read_before(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Ona's state of what the change touches, and its witness: what recognising later that it ran
+        needs. The witness is the same in the expected "after", so a diff never shows it."""
         op = self.operations[operation]
-        return op.read(self.ona, params) if op.read else {}
+        before = op.read(self.ona, params) if op.read else {}
+        if op.witness:
+            before[WITNESS] = op.witness(self.ona, params)
+        return before
+
+    def ran(self, request: Request) -> bool | None:
+        """After a crash: did the request's change run? True, False, or None when Ona's state cannot tell."""
+        op = self.operations[request.operation]
+        if op.ran:
+            return op.ran(self.ona, request.params, request.before)
+        if canonical(request.before) == canonical(request.after):
+            return None  # it changes nothing Ona shows (a secret, a new token, a new link)
+        now = self.read_before(request.operation, request.params)
+        if canonical(now) == canonical(request.after):
+            return True
+        if canonical(now) == canonical(request.before):
+            return False
+        return None  # neither: changed by someone else since
 
     def open(self, actor: Person, operation: str, params: dict[str, Any], *, reason: str,
              origin: dict[str, Any], draft: bool = False) -> Request:
@@ -211,9 +230,11 @@ class ApprovalFlow:
         try:
             now = self.read_before(request.operation, request.params)
         except OnaError as exc:
-            self.store.transition(request.id, EXECUTING, FAILED, result=f"could not re-read Ona: {exc.code}")
-            self._audit("execute", actor, request, outcome=f"failed: {exc.code}")
-            return Decision(self._get(request.id), "executed", f"Ona could not be read ({exc.code}); not run.")
+            text = ("Not run: Ona could not be read to check that nothing changed since the request. "
+                    "Nothing was changed; ask again later.")
+            self.store.transition(request.id, EXECUTING, FAILED, result=text, sealed=None)
+            self._audit("execute", actor, request, outcome=f"failed: could not re-read Ona ({exc.code})")
+            return Decision(self._get(request.id), "executed", f":x: {text}", votes=votes)
         if canonical(now) != canonical(request.before):
             self.store.transition(request.id, EXECUTING, CONFLICT, note="Ona changed after the request")
             self._audit("execute", actor, request, outcome="conflict: Ona changed since the request")
@@ -223,14 +244,19 @@ class ApprovalFlow:
         try:
             outcome = op.apply(self.ona, params)
         except OnaError as exc:
-            unknown = bool(getattr(exc, "may_have_applied", False))
-            result = (UNCONFIRMED if unknown else exc.user_message)[:500]
+            # Only an answer that proves Ona did not act says so; anything else (a timeout, a gateway's
+            # 502/503/504, `unavailable`, `deadline_exceeded`) leaves the outcome unknown, with what to check.
+            unknown = exc.may_have_applied
+            result = (unknown_outcome(exc, op.check) if unknown
+                      else f"Nothing was changed: {exc.user_message}")[:500]
             if not self.store.transition(request.id, EXECUTING, FAILED, result=result, sealed=None,
                                          note=OUTCOME_UNKNOWN if unknown else None):
                 return self._already(self._get(request.id))
             self._audit("execute", actor, request, outcome=f"failed: {exc.code}" + (" (may have applied)"
                                                                                    if unknown else ""))
-            return Decision(self._get(request.id), "executed", result, votes=votes)
+            return Decision(self._get(request.id), "executed",
+                            f":warning: Outcome unknown. {result}" if unknown else f":x: Not done. {result}",
+                            votes=votes)
         secret_hash = sha256(outcome.secret) if outcome.secret else None
         if not self.store.transition(request.id, EXECUTING, SUCCEEDED, result=outcome.text[:500],
                                      secret_sha256=secret_hash, sealed=None):
@@ -303,30 +329,42 @@ class ApprovalFlow:
         return self.store.overdue(self.clock())
 
     def resume_approved(self, older_than: float = 60.0) -> list[Decision]:
-        """Run approvals whose executor died between `approved` and `executing` (the CAS keeps it once)."""
-        cutoff = self.clock() - older_than
-        return [self.execute(r, SYSTEM) for r in self.store.in_states(APPROVED) if (r.decided_at or 0) <= cutoff]
+        """Run approvals whose executor died between `approved` and `executing` (the CAS keeps it once).
+        Their age is by the database's clock, as every process sharing it sees the same (point 8)."""
+        return [self.execute(r, SYSTEM) for r in self.store.unchanged_for(APPROVED, older_than)]
 
     def reconcile(self, grace: float = RECONCILE_GRACE) -> list[Request]:
         """After a crash: a request left `executing` for longer than any execution takes is settled by
-        reading Ona, never run again. (A younger one may still be running in a live process.)"""
+        asking Ona whether it ran (each operation says how to tell), never run again. Where Ona's state
+        cannot tell, it ends "outcome unknown" and says what to check: never a guess. (A younger one may
+        still be running in a live process: its age is by the database's clock, not this process's.)"""
         settled = []
-        cutoff = self.clock() - grace
-        for request in self.store.in_states(EXECUTING):
-            if (request.updated_at or 0) > cutoff:
-                continue
+        for request in self.store.unchanged_for(EXECUTING, grace):
+            op = self.operations[request.operation]
             try:
-                now = self.read_before(request.operation, request.params)
+                ran = self.ran(request)
             except OnaError:
                 continue  # Ona unreachable: try at the next start or sweep
-            if canonical(now) == canonical(request.after):
-                self.store.transition(request.id, EXECUTING, SUCCEEDED, result="applied (found after a restart)",
-                                      sealed=None)
+            if ran:
+                lost = (" The bot stopped before it could hand over the new secret, which Ona shows only once: "
+                        "ask for a new one." if op.secret_result else "")
+                moved = self.store.transition(request.id, EXECUTING, SUCCEEDED, sealed=None,
+                                              result=f"Applied (found after the bot restarted).{lost}")
                 outcome = "succeeded (reconciled)"
+            elif ran is False:
+                moved = self.store.transition(
+                    request.id, EXECUTING, FAILED, sealed=None, note=NOT_APPLIED,
+                    result="Not applied: the bot stopped before Ona ran it, and Ona shows it did not. Nothing was "
+                           "changed; ask again if it is still needed.")
+                outcome = "failed: not applied (reconciled)"
             else:
-                self.store.transition(request.id, EXECUTING, FAILED, result="outcome unknown, not retried",
-                                      sealed=None)
+                moved = self.store.transition(
+                    request.id, EXECUTING, FAILED, sealed=None, note=OUTCOME_UNKNOWN,
+                    result=f"The bot stopped while this change ran, and Ona's state cannot show whether it was "
+                           f"applied. {op.check}")
                 outcome = "failed: outcome unknown, not retried"
+            if not moved:
+                continue  # settled meanwhile by another process
             self._audit("reconcile", None, request, outcome=outcome)
             settled.append(self._get(request.id))
         return settled

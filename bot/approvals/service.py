@@ -232,7 +232,8 @@ class ApprovalService:
             ctx.reply(replies.info(decision.message))
             return
         self.tell_requester(request, decision)
-        text = {"executed": f"Done: {decision.message}", "conflict": decision.message,
+        done = request.state == "succeeded"  # a failure never reads "Done"
+        text = {"executed": f"Done: {decision.message}" if done else decision.message, "conflict": decision.message,
                 "expired": decision.message, "denied": "Denied; the requester was told.",
                 "cancelled": "Request cancelled."}.get(decision.kind, decision.message)
         # The approver sees the outcome text only: a secret result goes to the requester alone.

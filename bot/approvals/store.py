@@ -44,6 +44,10 @@ REDACTED = "«redacted»"
 GENESIS = audit_chain.GENESIS
 BUSY_TIMEOUT_MS = 30_000  # work after the ack may wait this long for another writer
 CLAIM_BUDGET = 0.75  # seconds the duplicate-delivery check, before the ack, may wait for a write lock
+# Now, in Unix seconds, by the database's clock. `updated_at` is written with it and the cut-offs of
+# reconciliation compare with it, so every process sharing the file judges a request's age by one clock,
+# whatever its own clock says (SQLite 3.40 has no unixepoch('subsec'); julianday keeps the fraction).
+DB_NOW = "((julianday('now') - 2440587.5) * 86400.0)"
 
 
 def canonical(value: Any) -> str:
@@ -224,8 +228,8 @@ class Store:
         row = {k: getattr(request, k) for k in Request.__dataclass_fields__}
         for key in ("params", "before", "after", "origin", "approvers"):
             row[key] = canonical(row[key])
-        row["updated_at"] = time.time()
         with self.connect() as conn:
+            row["updated_at"] = conn.execute(f"SELECT {DB_NOW}").fetchone()[0]
             sqlite_utils.Database(conn)["requests"].insert(row)
 
     def get(self, request_id: str) -> Request | None:
@@ -236,12 +240,12 @@ class Store:
     def transition(self, request_id: str, from_states: set[str] | str, to_state: str, **fields: Any) -> bool:
         """Compare-and-set: move to `to_state` only if the request is in one of `from_states` now."""
         states = [from_states] if isinstance(from_states, str) else sorted(from_states)
-        sets = {"state": to_state, "updated_at": time.time(), **fields}
+        sets = {"state": to_state, **fields}
         assignments = ", ".join(f"{k} = ?" for k in sets)
         marks = ", ".join("?" for _ in states)
         with self.connect() as conn:
             cursor = conn.execute(
-                f"UPDATE requests SET {assignments} WHERE id = ? AND state IN ({marks})",
+                f"UPDATE requests SET {assignments}, updated_at = {DB_NOW} WHERE id = ? AND state IN ({marks})",
                 [*sets.values(), request_id, *states],
             )
             return cursor.rowcount == 1
@@ -271,6 +275,14 @@ class Store:
             rows = conn.execute(
                 f"SELECT * FROM requests WHERE state IN ({marks}) ORDER BY created_at DESC LIMIT ?",
                 [*states, limit]).fetchall()
+        return [Request.from_row(dict(r)) for r in rows]
+
+    def unchanged_for(self, state: str, seconds: float, limit: int = 200) -> list[Request]:
+        """Requests in `state` whose last transition is at least `seconds` old by the database's clock."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM requests WHERE state = ? AND updated_at <= {DB_NOW} - ? "
+                "ORDER BY created_at DESC LIMIT ?", (state, seconds, limit)).fetchall()
         return [Request.from_row(dict(r)) for r in rows]
 
     def by_requester(self, user_id: str, limit: int = 20) -> list[Request]:

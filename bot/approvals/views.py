@@ -20,7 +20,7 @@ LIST_SECTIONS = 1
 FULL_CHANGE = "approval:full"
 STATE_LINE = {
     "succeeded": ":white_check_mark: *Approved and done*",
-    "failed": ":x: *Approved, but Ona refused*",
+    "failed": ":x: *Approved, but not done*",
     "denied": ":no_entry_sign: *Denied*",
     "expired": ":hourglass: *Expired* without a decision",
     "cancelled": ":leftwards_arrow_with_hook: *Cancelled* by the requester",
@@ -183,10 +183,16 @@ def _progress(request: Request, votes: list[dict[str, Any]]) -> str:
     return f"{needed} · approvers: {approvers_text(request.approvers)}"
 
 
-def _final_line(request: Request, votes: list[dict[str, Any]]) -> str:
-    line = STATE_LINE.get(request.state, request.state)
+def state_line(request: Request) -> str:
+    """The request's state in words. A failure never reads as done, and one whose outcome is unknown
+    (note "outcome unknown", set by the flow) never reads as refused."""
     if request.state == "failed" and request.note == "outcome unknown":
-        line = ":warning: *Approved, but Ona did not confirm*"
+        return ":warning: *Approved, outcome unknown*"
+    return STATE_LINE.get(request.state, request.state)
+
+
+def _final_line(request: Request, votes: list[dict[str, Any]]) -> str:
+    line = state_line(request)
     if request.decided_by and request.state in ("succeeded", "failed", "denied", "approved", "executing"):
         line += f" — by <@{request.decided_by}>"
     if request.decided_at:
@@ -210,7 +216,7 @@ def requester_notice(request: Request, title: str, permalink: str | None,
 
 
 def outcome_for_requester(request: Request, title: str, text: str) -> dict[str, Any]:
-    line = STATE_LINE.get(request.state, request.state)
+    line = state_line(request)
     body = f"{line}: your request to *{bk.escape(title)}* (`{request.id}`)."
     if text:
         body += f"\n{text}"

@@ -11,6 +11,19 @@ body): Connect's documented table (400 internal, 401 unauthenticated, 403 permis
 means the request was refused before Ona acted on it, and it may carry Retry-After; mapping it to
 resource_exhausted lets the client honour Retry-After and retry mutations safely, which it must
 never do for ``unavailable``.
+
+Whether a failed change may have been applied (``may_have_applied``): only an answer that proves Ona
+did not act says "nothing was changed" (invalid_argument, not_found, already_exists, permission_denied,
+failed_precondition, aborted, out_of_range, unimplemented, unauthenticated, resource_exhausted, and a
+connection that was never made). ``unavailable``, ``deadline_exceeded``, ``internal``, ``unknown``,
+``data_loss`` and ``canceled`` answers to a mutation, and a timeout or a dropped connection, may come
+after Ona applied it: their outcome is unknown.
+
+A gateway's 502/503/504 (a body that is not a Connect error: ``gateway`` is true) and Ona's own Connect
+``unavailable`` JSON error can be told apart, and are told apart in words, but deliberately not in what
+they mean: Connect (like gRPC) says ``unavailable`` is "most likely transient" and not always safe to
+retry for a non-idempotent call, and Ona's own front may itself speak Connect, so neither proves that
+nothing happened. Both are "outcome unknown", as the client's retry table already treats them.
 """
 
 from __future__ import annotations
@@ -30,6 +43,8 @@ class OnaError(Exception):
 
     code: str = "unknown"
     default_http_status: ClassVar[int] = 500
+    # True for codes that do not prove the call was not acted on (see the module docstring).
+    uncertain: ClassVar[bool] = False
     # What a Slack user is told; ``{detail}`` becomes Ona's message when there is one.
     summary: ClassVar[str] = "Ona returned an unexpected error."
 
@@ -40,11 +55,15 @@ class OnaError(Exception):
         http_status: int | None = None,
         method: str | None = None,
         retry_after: float | None = None,
+        gateway: bool = False,
     ) -> None:
         self.message = message
         self.http_status = self.default_http_status if http_status is None else http_status
         self.method = method
         self.retry_after = retry_after
+        self.gateway = gateway  # answered by something in front of Ona (no Connect error body)
+        # A read never changes anything; without a method name, assume it may have been a change.
+        self.may_have_applied = self.uncertain and not (method or "").startswith(("Get", "List"))
         super().__init__(self._text())
 
     def _text(self) -> str:
@@ -64,12 +83,14 @@ def _quote(message: str) -> str:
 
 
 class Canceled(OnaError):
+    uncertain = True
     code = "canceled"
     default_http_status = 499
     summary = "The request to Ona was canceled."
 
 
 class Unknown(OnaError):
+    uncertain = True
     code = "unknown"
     default_http_status = 500
     summary = "Ona returned an unexpected error."
@@ -82,6 +103,7 @@ class InvalidArgument(OnaError):
 
 
 class DeadlineExceeded(OnaError):
+    uncertain = True
     code = "deadline_exceeded"
     default_http_status = 504
     summary = "Ona did not finish the request in time."
@@ -142,18 +164,21 @@ class Unimplemented(OnaError):
 
 
 class Internal(OnaError):
+    uncertain = True
     code = "internal"
     default_http_status = 500
     summary = "Ona hit an internal error."
 
 
 class Unavailable(OnaError):
+    uncertain = True
     code = "unavailable"
     default_http_status = 503
     summary = "Ona is unavailable right now; please try again shortly."
 
 
 class DataLoss(OnaError):
+    uncertain = True
     code = "data_loss"
     default_http_status = 500
     summary = "Ona reported data loss."
@@ -308,4 +333,21 @@ def error_from_response(
     else:
         cls = ERRORS_BY_CODE[_CODE_BY_HTTP_STATUS.get(status, "unknown")]
         message = f"HTTP {status} without a Connect error body"
-    return cls(message, http_status=status, method=method, retry_after=retry_after)
+    return cls(message, http_status=status, method=method, retry_after=retry_after, gateway=data is None)
+
+
+def unknown_outcome(exc: OnaError, check: str = "") -> str:
+    """What a person is told when a change's answer does not prove that it failed (may_have_applied):
+    what happened, that it may or may not have been applied, and what to check."""
+    if isinstance(exc, OnaTimeout) or exc.code == "deadline_exceeded":
+        what = "Ona did not answer in time."
+    elif isinstance(exc, OnaTransportError):
+        what = "The connection to Ona broke before it answered."
+    elif exc.gateway:
+        what = "A gateway in front of Ona answered with an error instead of Ona."
+    elif exc.code == "unavailable":
+        what = "Ona answered that it is unavailable."
+    else:
+        what = "Ona answered with an unexpected error."
+    return (f"{what} The change may or may not have been applied. "
+            f"{check or 'Check the current state before trying again.'}")

@@ -8,7 +8,7 @@ also under ``/api``) let another process drive it::
 
     POST /_emulator/reset                         back to the seed state; clears faults and the log
     POST /_emulator/dns      {"domain","token"}   publish a DNS TXT record (for VerifyDomain)
-    POST /_emulator/fault    {"method","code","times","delay","retryAfter","drop"}
+    POST /_emulator/fault    {"method","code","times","delay","retryAfter","drop","gateway","applied"}
     POST /_emulator/members  {"email","fullName","role","status"}  -> {"userId"}
     GET  /_emulator/requests                      -> {"requests": [...]}
 """
@@ -66,6 +66,11 @@ class Fault:
     delay: float = 0.0
     retry_after: float | None = None
     drop: bool = False
+    gateway: int | None = None  # a gateway in front of Ona answers this HTTP status with an HTML page
+    applied: bool = False  # …after Ona applied the call (the answer was lost on the way back)
+
+
+GATEWAY_PAGES = {502: "502 Bad Gateway", 503: "503 Service Unavailable", 504: "504 Gateway Time-out"}
 
 
 @dataclass
@@ -203,20 +208,26 @@ class Emulator:
         delay: float = 0.0,
         retry_after: float | None = None,
         drop: bool = False,
+        gateway: int | None = None,
+        applied: bool = False,
     ) -> None:
         """Make the next ``times`` calls of ``method`` ("*" for any) fail with ``code``.
 
         ``delay`` seconds pass before the answer; ``code=None`` with a delay answers normally, late.
         ``retry_after`` adds a Retry-After header; ``drop`` closes the connection with no answer.
+        ``gateway`` (502, 503 or 504): a load balancer answers that status with an HTML page, not a
+        Connect error; with ``applied`` Ona did apply the call first (a 504 after the write).
         """
         if method != ANY_METHOD and method not in METHODS:
             raise ValueError(f"unknown method {method!r}")
+        if gateway is not None and gateway not in GATEWAY_PAGES:
+            raise ValueError(f"a gateway answers 502, 503 or 504, not {gateway!r}")
         if code is not None and code not in HTTP_STATUS:
             raise ValueError(f"unknown Connect code {code!r}")
         if times < 1 or delay < 0 or (retry_after is not None and retry_after < 0):
             raise ValueError("times must be >= 1; delay and retry_after must be >= 0")
         with self._lock:
-            self._faults.append(Fault(method, code, times, delay, retry_after, drop))
+            self._faults.append(Fault(method, code, times, delay, retry_after, drop, gateway, applied))
 
     def add_member(
         self,
@@ -278,6 +289,11 @@ class Emulator:
         role = self._role(headers.get("authorization"))
         if deadline is not None and time.monotonic() >= deadline:
             reply = Reply.error(ConnectError("deadline_exceeded", "the Connect-Timeout-Ms deadline passed"))
+        elif fault and fault.gateway:
+            if fault.applied:
+                self._answer(method, role, request, generation)  # Ona applies it; its answer is lost
+            page = f"<html><body><h1>{GATEWAY_PAGES[fault.gateway]}</h1></body></html>".encode()
+            reply = Reply(status=fault.gateway, content=page, content_type="text/html")
         else:
             reply = (self._fault_reply(fault) if fault else None) or self._answer(method, role, request, generation)
         with self._lock:
@@ -369,6 +385,8 @@ def _control_fault(emulator: Emulator, body: dict[str, Any]) -> dict[str, Any]:
         delay=float(body.get("delay", 0.0)),
         retry_after=None if retry_after is None else float(retry_after),
         drop=bool(body.get("drop", False)),
+        gateway=None if body.get("gateway") is None else int(body["gateway"]),
+        applied=bool(body.get("applied", False)),
     )
     return {}
 
