@@ -7,9 +7,11 @@ injected at the boundary: FakeSlack's `fail_next` (429, 5xx, or an `ok: false` e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -316,3 +318,37 @@ def test_a_held_write_lock_gets_a_fast_busy_ack_and_starts_no_work(abot: BotHarn
     # Once the lock is gone, the same command works.
     abot.command("banner off reason: maintenance").reply()
     assert only_request(abot).state == "pending"
+
+
+# --- a full disk ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_disk(emulator, slack: FakeSlack, tmp_path: Path) -> Iterator[BotHarness]:
+    """A bot whose database lives on a small file system that is then filled to the last byte, as a
+    full disk is (tmpfs: this machine, the developers' and CI's run as root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    harness = None
+    try:
+        harness = make_harness(emulator, slack, policy=APPROVAL_POLICY, db_path=str(disk / "bot.db"))
+        with contextlib.suppress(OSError), open(disk / "filler", "wb", buffering=0) as filler:
+            while True:  # until ENOSPC: the disk is full
+                filler.write(b"\0" * 4096)
+        yield harness
+    finally:
+        if harness is not None:
+            harness.close()
+        subprocess.run(["umount", "-l", str(disk)], check=True)  # lazy: worker threads keep the file open
+
+
+def test_a_full_disk_gives_a_clear_message_and_reads_still_answer(full_disk: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
+    emulator.state.banner.message = "Maintenance tonight"
+    assert "Maintenance tonight" in full_disk.command("banner").reply_text()  # a read still answers
+    text = full_disk.command("banner off reason: maintenance").reply_text()
+    assert "cannot write to its database" in text and "Nothing was changed" in text
+    assert "Traceback" not in text
+    assert emulator.calls("UpdateAnnouncementBanner") == [] and emulator.state.banner.enabled
+    assert not full_disk.slack.calls_to("chat.postMessage")  # no request approvers could not see

@@ -458,7 +458,8 @@ def _owner_only(path: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for name in (path, f"{path}-wal", f"{path}-shm"):
         try:
-            if os.stat(name).st_mode & 0o077:
+            # Never through a symlink: that would narrow whatever it points at (a device, a shared file).
+            if not os.path.islink(name) and os.stat(name).st_mode & 0o077:
                 os.chmod(name, 0o600)
         except (FileNotFoundError, PermissionError):
             continue
