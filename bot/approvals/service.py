@@ -349,7 +349,7 @@ class ApprovalService:
             self.refresh_message(decision.request)
             self.tell_requester(decision.request, decision)
         for request in self.flow.reconcile():  # left `executing` by a process that died
-            self.refresh_message(request)
+            self._settled(request)
         for request in self.flow.store.stale_messages():  # decided, but its chat.update failed
             self.refresh_message(request)
         now = self.flow.clock()
@@ -367,10 +367,16 @@ class ApprovalService:
     def reconcile(self) -> None:
         """At start-up: settle what a crash left `executing`, run what it left `approved`."""
         for request in self.flow.reconcile():
-            self.refresh_message(request)
+            self._settled(request)
         for decision in self.flow.resume_approved(older_than=0):
             self.refresh_message(decision.request)
             self.tell_requester(decision.request, decision)
+
+    def _settled(self, request: Request) -> None:
+        """A request a crash interrupted is settled: its message and its requester say how it ended
+        (done, not applied, or outcome unknown with what to check)."""
+        self.refresh_message(request)
+        self.tell_requester(request, Decision(request, "executed", request.result or ""))
 
     def publish_home(self, team_id: str, user_id: str) -> None:
         viewer = self.flow.directory.person(team_id, user_id)
