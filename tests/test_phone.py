@@ -19,7 +19,7 @@ COMMANDS = [
     "help org", "help sso", "help scim", "help custom-domain", "help requests", "help explain", "help audit",
     "banner help", "sso help",
     "policies", "policies set timeout 12h", "policies set timeout 5m", "policies set mcp off", "policies edit",
-    "banner", "banner on “Maintenance tonight”", "banner off", "banner off", "banner onn", "banner on", "banner set",
+    "banner", "banner on “Maintenance tonight”", "banner off", "banner onn", "banner on", "banner set",
     "invite show", "invite", "domains", "domains add acme-phone.example.com", "domains verify acme-phone.example.com",
     "members", "members Bob", "role bob@example.com member", "role <@U0BOB|bob> admin", "role bob admin",
     "org", "sso", "scim", "custom-domain", "requests", "explain banner", "explain role", "explain sso",
