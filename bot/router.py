@@ -24,10 +24,52 @@ _DASH_FLAG = re.compile(r"(^|\s)[—–](?=\w)")  # "—dry-run" is what "--dry-
 _REASON = re.compile(r"(?:^|\s)reason:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_TEXT = 4000
+# Slack's escaped forms (the command has should_escape on): <@U…|name>, <#C…|name>, <!here>,
+# <!subteam^S…|@team>, <mailto:a@b.c|a@b.c>, <https://…|…>. Everything else came as &amp; &lt; &gt;.
+_ESCAPED = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_QUOTES = ('"', "'")
+
+
+def _unescape_entities(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _plain_form(match: re.Match[str]) -> str:
+    """One escaped form as the person typed it; a user mention stays `<@U…|name>` so commands can look it up."""
+    target, label = match.group(1), match.group(2)
+    if target.startswith("@"):
+        return match.group(0)
+    if target.startswith("#"):
+        return f"#{label or target[1:]}"
+    if target.startswith("!"):  # <!here>, <!subteam^S1|@oncall>, <!date^…|fallback>
+        return label or "@" + target[1:].split("^")[0]
+    address = target.removeprefix("mailto:")
+    if not label or label in (target, address) or target.split("://", 1)[-1] == label:
+        return _unescape_entities(label or address)
+    return f"{_unescape_entities(label)} ({_unescape_entities(target)})"
+
+
+def unescape(text: str) -> str:
+    """Slack's escaped command text back to what the person typed."""
+    out: list[str] = []
+    last = 0
+    for match in _ESCAPED.finditer(text):
+        out += [_unescape_entities(text[last:match.start()]), _plain_form(match)]
+        last = match.end()
+    out.append(_unescape_entities(text[last:]))
+    return "".join(out)
+
+
+def unquote(text: str) -> str:
+    """`"Maintenance"` → `Maintenance`: quotes around a whole argument are not part of it."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in _QUOTES:
+        return text[1:-1].strip()
+    return text
 
 
 def normalise(text: str) -> str:
-    text = usertext.clean(_CONTROL.sub(" ", text[:MAX_TEXT])).translate(_TYPOGRAPHY)
+    text = unescape(text[:MAX_TEXT])
+    text = usertext.clean(_CONTROL.sub(" ", text)).translate(_TYPOGRAPHY)
     text = _DASH_FLAG.sub(r"\1--", text)
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
@@ -52,7 +94,7 @@ class Router:
         reason = None
         found = _REASON.search(text)
         if found:
-            reason, text = found.group(1).strip() or None, text[: found.start()].strip()
+            reason, text = unquote(found.group(1).strip()) or None, text[: found.start()].strip()
         words = text.split(" ") if text else []
         head = words[0].lower() if words else "help"
         group = self._by_name.get(head)
@@ -62,6 +104,8 @@ class Router:
             hint = f" Did you mean `{near[0]}`?" if near else " Try `/ona help`."
             raise UsageError(f"I don't know `{head[:40]}`.{hint}", "\n".join(usage))
         rest_words = words[1:]
+        if rest_words and rest_words[0].lower() in ("help", "?") and rest_words[0].lower() not in group.subcommands:
+            return self._group_help(group)
         name = rest_words[0].lower() if rest_words and rest_words[0].lower() in group.subcommands else ""
         if name:
             rest_words = rest_words[1:]
@@ -71,8 +115,14 @@ class Router:
             hint = f" Did you mean `{group.name} {near[0]}`?" if near and near[0] else ""
             raise UsageError(f"`{group.name}` needs a subcommand.{hint}", "\n".join(group.usages))
         plain, flags = split_flags(rest_words)
-        rest = " ".join(w for w in rest_words if not (w.startswith("--") and len(w) > 2))
-        return group, sub, Args(words=plain, rest=rest, flags=flags, reason=reason, raw=rest_words)
+        rest = unquote(" ".join(w for w in rest_words if not (w.startswith("--") and len(w) > 2)))
+        return group, sub, Args(words=[unquote(w) for w in plain], rest=rest, flags=flags, reason=reason,
+                                raw=rest_words)
+
+    def _group_help(self, group: Group) -> tuple[Group, Subcommand, Args]:
+        """`/ona <group> help` is `/ona help <group>`."""
+        help_group = self._by_name["help"]
+        return help_group, help_group.subcommands[""], Args(words=[group.name], rest=group.name)
 
     def dispatch(self, ctx: Context, text: str) -> None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from typing import Any
 
 from bot import blocks as bk
@@ -12,6 +14,12 @@ from bot.registry import Args, Group, Outcome, UsageError
 GROUP = Group("banner", "Announcement banner")
 MAX_MESSAGE = 1000  # Ona's limit (buf.validate max_len on UpdateAnnouncementBannerRequest.message)
 USAGE_ON = "banner on [message]"
+# A mention picked from Slack's list arrives as <@U…|name>; members read the banner in Ona, where it means @name.
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^<>]*))?>")
+
+
+def _as_typed(message: str) -> str:
+    return _MENTION.sub(lambda m: "@" + (m.group(2) or m.group(1)), message)
 
 
 def _render(enabled: bool, message: str) -> dict[str, Any]:
@@ -35,20 +43,23 @@ def _render(enabled: bool, message: str) -> dict[str, Any]:
 
 @GROUP.command(usage="banner", help="Show the announcement banner")
 def show(ctx: Context, args: Args) -> None:
+    if args.words:  # "banner onn": a slip, not a request to show the banner
+        near = difflib.get_close_matches(args.words[0].lower(), [n for n in GROUP.subcommands if n], n=1, cutoff=0.5)
+        hint = f" Did you mean `banner {near[0]}`?" if near else ""
+        raise UsageError(f"I don't know `banner {args.words[0][:40]}`.{hint}", "\n".join(GROUP.usages))
     banner = ctx.ona.get_announcement_banner().banner
     ctx.reply(_render(banner.enabled if banner else False, banner.message if banner else ""))
 
 
 @GROUP.command("on", usage=USAGE_ON, help="Show the banner (optionally with a new message)", mutating=True)
 def turn_on(ctx: Context, args: Args) -> None:
-    message = args.rest.strip()
+    message = _as_typed(args.rest.strip())
     if len(message) > MAX_MESSAGE:
         raise UsageError(f"The message has {len(message)} characters; Ona allows {MAX_MESSAGE}.", f"/ona {USAGE_ON}")
-    if not message:
-        current = ctx.ona.get_announcement_banner().banner
-        if not (current and current.message):
-            raise UsageError("The banner has no message yet: give one.", f"/ona {USAGE_ON}")
-    ctx.mutate("banner.update", {"enabled": True, **({"message": message} if message else {})})
+    if not message:  # write it in the form, with a preview, rather than guess
+        edit(ctx, args)
+        return
+    ctx.mutate("banner.update", {"enabled": True, "message": message})
 
 
 @GROUP.command("off", usage="banner off", help="Hide the banner", mutating=True)
@@ -60,13 +71,17 @@ def turn_off(ctx: Context, args: Args) -> None:
 def edit(ctx: Context, args: Args) -> None:
     view_id = ctx.open_modal(bk.loading_modal("Announcement banner", "banner_edit"))
     banner = ctx.ona.get_announcement_banner().banner
-    ctx.update_modal(view_id, _form(banner.message if banner else "", banner.enabled if banner else False,
-                                    ctx.origin()))
+    ctx.update_modal(view_id, _form(banner.message if banner else "", ctx.origin()))
 
 
 @GROUP.action("banner:on")
 def click_on(ctx: Context, payload: dict[str, Any]) -> None:
-    turn_on(ctx, Args(words=[], rest=""))
+    """Turn on the message the card showed; with no message yet, the form asks for one."""
+    banner = ctx.ona.get_announcement_banner().banner
+    if banner and banner.message:
+        ctx.mutate("banner.update", {"enabled": True})
+    else:
+        edit(ctx, Args(words=[], rest=""))
 
 
 @GROUP.action("banner:off")
@@ -79,12 +94,13 @@ def click_edit(ctx: Context, payload: dict[str, Any]) -> None:
     edit(ctx, Args(words=[], rest=""))
 
 
-def _form(message: str, enabled: bool, origin: dict[str, str]) -> dict[str, Any]:
+def _form(message: str, origin: dict[str, str]) -> dict[str, Any]:
+    """"Show the banner now" starts ticked: editing the banner is almost always to show it."""
     blocks = [
         bk.text_input("message", "Message", initial=message, multiline=True, max_length=MAX_MESSAGE,
                       hint=f"Up to {MAX_MESSAGE} characters. Every member of the organization sees it."),
         bk.checkboxes_input("enabled", "Visibility", [("on", "Show the banner now")],
-                            initial=["on"] if enabled else []),
+                            initial=["on"]),
     ]
     return bk.modal("Announcement banner", blocks, callback_id="banner_edit", submit="Preview",
                     private_metadata=origin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from bot import blocks as bk
 from bot.approvals.views import approvers_text
@@ -10,28 +11,74 @@ from bot.context import Context
 from bot.durations import format_seconds
 from bot.registry import Args, Group, Refused, UsageError
 
+if TYPE_CHECKING:
+    from bot.approvals.service import ApprovalService
+
 GROUP = Group("explain", "Who may do what")
-USAGE = "/ona explain <operation> [@user]"
+USAGE = "/ona explain <change> [@user]"
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(\|[^>]*)?>$")
 
+# The words people use for a change (a command, or what it is about) → the operation it is.
+PHRASES = {
+    "banner": "banner.update", "banner on": "banner.update", "banner off": "banner.update",
+    "banner set": "banner.update",
+    "policies": "policies.update", "policy": "policies.update", "policies edit": "policies.update",
+    "policies set": "policies.update",
+    "invite": "invite.create", "invites": "invite.create", "invite link": "invite.create",
+    "role": "members.set_role", "members": "members.set_role", "member": "members.set_role",
+    "admin": "members.grant_admin", "make admin": "members.grant_admin", "role admin": "members.grant_admin",
+    "role member": "members.set_role",
+    "rename": "org.rename", "org rename": "org.rename", "org": "org.rename",
+    "invite-domains": "org.invite_domains", "org invite-domains": "org.invite_domains",
+    "domain add": "domain.add", "domain verify": "domain.verify", "domain remove": "domain.remove",
+    "custom-domain set": "custom_domain.set", "custom-domain remove": "custom_domain.remove",
+    "scim add": "scim.create", "scim regenerate": "scim.regenerate_token", "scim token": "scim.regenerate_token",
+    "scim enable": "scim.enable", "scim disable": "scim.disable", "scim remove": "scim.remove",
+    "sso add": "sso.create", "sso edit": "sso.update", "sso activate": "sso.activate",
+    "sso deactivate": "sso.deactivate", "sso remove": "sso.remove",
+}
+ALIASES = {"domains": "domain", "customdomain": "custom-domain", "custom": "custom-domain"}
+EXAMPLES = "For example: `banner`, `role`, `admin`, `invite`, `policies`, `sso remove`, `domain add`."
 
-@GROUP.command(usage="explain <operation> [@user]", help="Who may request and approve an operation")
+
+def _operation(words: list[str], known: set[str]) -> str | None:
+    """The operation these words name: a phrase people use, or the operation's own name."""
+    words = [ALIASES.get(w.lower(), w.lower()) for w in words]
+    phrase = " ".join(words)
+    if phrase in known:
+        return phrase
+    found = PHRASES.get(phrase)
+    return found if found in known else None
+
+
+def _title(service: ApprovalService, name: str) -> str:
+    op = service.flow.operations.get(name)
+    if op is None and name == "members.grant_admin":
+        return "Make a member an admin"
+    return op.title if op else name
+
+
+@GROUP.command(usage="explain <change> [@user]", help="Who may request and approve a change")
 def explain(ctx: Context, args: Args) -> None:
     service = ctx.services.approvals
     if service is None:
         raise Refused("Approvals are not configured on this bot.")
-    operations = service.flow.operations
-    if not args.words or len(args.words) > 2:
-        raise UsageError("Name an operation.", f"{USAGE}\nOperations: {', '.join(sorted(operations))}")
-    name = args.words[0].lower()
-    if name not in operations and name not in service.flow.policy.operations:
-        raise UsageError(f"There is no operation `{name[:60]}`.",
-                         f"{USAGE}\nOperations: {', '.join(sorted(operations))}")
+    words = list(args.words)
+    user_word = words.pop() if len(words) > 1 and words[-1].startswith(("<@", "@")) else None
+    if not words:
+        raise UsageError(f"Say which change: the command or what it is about. {EXAMPLES}", USAGE)
+    known = set(service.flow.operations) | set(service.flow.policy.operations)
+    name = _operation(words, known)
+    if name is None:
+        group = ALIASES.get(words[0].lower(), words[0].lower())
+        choices = sorted(p for p in PHRASES if p.startswith(group + " ") and PHRASES[p] in known)
+        hint = ("Which one? " + ", ".join(f"`{c}`" for c in choices) + ".") if choices else EXAMPLES
+        raise UsageError(f"I don't know the change `{' '.join(words)[:60]}`. {hint}", USAGE)
     rule = service.flow.policy.rule(name)
     lines = [
         f"*Requesters:* {approvers_text(rule.requesters)}",
         "*Approval:* none, runs at once" if not rule.needs_approval else
-        f"*Approval:* {rule.approvals} distinct approver(s) from {approvers_text(rule.approvers)}; "
+        f"*Approval:* {'1 approver' if rule.approvals == 1 else f'{rule.approvals} different approvers'} from {approvers_text(rule.approvers)}; "
         "nobody approves their own request",
         f"*Pending for at most:* {format_seconds(rule.ttl_seconds)} · reason "
         f"{'required' if rule.reason else 'optional'}",
@@ -41,8 +88,8 @@ def explain(ctx: Context, args: Args) -> None:
         shortfall = service.flow.shortfall(rule.approvers, rule.approvals, service.person(ctx, fresh=False))
         if shortfall:
             lines.append(f":warning: {shortfall}")
-    if len(args.words) == 2:
-        found = _MENTION.match(args.words[1])
+    if user_word:
+        found = _MENTION.match(user_word)
         if not found:
             raise UsageError("Name the user as a mention (@name, picked from the list).", USAGE)
         user = found.group(1)
@@ -53,4 +100,11 @@ def explain(ctx: Context, args: Args) -> None:
                      + (f" (as {approvers_text((may_request,))})" if may_request else "")
                      + f" and {'may' if may_approve and rule.needs_approval else 'may not'} approve it"
                      + (" (unless they requested it)" if may_approve and rule.needs_approval else "") + ".")
-    ctx.reply(bk.message([bk.header(f"Who may: {name}"), bk.section("\n".join(lines))], text=f"Who may: {name}"))
+    title = _title(service, name)
+    heading = f"Who may {title[0].lower()}{title[1:]}"
+    ctx.reply(bk.message([bk.section(f"*{bk.escape(heading)}?*\n" + "\n".join(lines))], text=heading))
+
+
+def plural(n: int, word: str) -> str:
+    """"1 approval", "2 approvals"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -120,12 +120,28 @@ def _count_line(window: Window, search: str) -> str:
     return f"{how_many} matching “{bk.escape(search)}”" if search else how_many
 
 
+def _role_button(m: OrganizationMember) -> Any:
+    """Make admin / Make member, with a confirm: a tap instead of typing `/ona role <email> …`."""
+    if m.status == UserStatus.LEFT or m.role not in ROLE_WORDS:
+        return None
+    to_admin = m.role != OrganizationRole.ADMIN
+    who = m.full_name or m.email
+    confirm = (bk.confirm("Make them an admin?", f"{bk.escape(who)} will be able to change everything in the "
+                          "organization.", ok="Make admin") if to_admin else
+               bk.confirm("Make them a member?", f"{bk.escape(who)} will no longer be an admin.", ok="Make member"))
+    return bk.button("Make admin" if to_admin else "Make member", "members:role",
+                     {"user_id": m.user_id, "role": "admin" if to_admin else "member"},
+                     style="primary" if to_admin else None, confirm_with=confirm)
+
+
 def _render(window: Window, search: str) -> dict[str, Any]:
     blocks: list[Any] = [bk.header("Members"), bk.context(_count_line(window, search))]
     if not window.members:
         empty = f"No member matches “{bk.escape(search)}”." if search else "No members on this page."
         blocks.append(bk.section(empty))
-    blocks += [bk.section(_member_line(m)) for m in window.members]
+    # "item:" marks one row of a paged list (the phone-screen test allows a page of them)
+    blocks += [bk.section(_member_line(m), accessory=_role_button(m), block_id=f"item:{m.user_id}")
+               for m in window.members]
     blocks += bk.pager("members:page", window.page, window.pages, {"q": search})
     return bk.message(blocks, text=f"{_count_line(window, search)} (page {window.page + 1} of {window.pages})")
 
@@ -226,6 +242,27 @@ def set_role(ctx: Context, args: Args) -> None:
     if member is None:
         ctx.reply(replies.info(f":mag: Nobody with the email {bk.escape(email)} is a member of the organization."))
         return
+    _change_role(ctx, member, role)
+
+
+@GROUP.action("members:role")
+def click_role(ctx: Context, payload: dict[str, Any]) -> None:
+    """The button of `/ona members`: the member is read again (the list may be old), then as `/ona role`."""
+    value = action_value(payload)
+    user_id, role = value.get("user_id"), ROLES.get(str(value.get("role")))
+    if not isinstance(user_id, str) or not user_id or role is None:
+        ctx.reply(replies.info(":warning: That button is not valid any more: run `/ona members` again."))
+        return
+    found = ctx.ona.list_members(filter=ListMembersRequestFilter(user_ids=[user_id])).members
+    member = next((m for m in found if m.user_id == user_id), None)
+    if member is None:
+        ctx.reply(replies.info(":mag: They are not a member of the organization any more. Nothing was changed."))
+        return
+    _change_role(ctx, member, role)
+
+
+def _change_role(ctx: Context, member: OrganizationMember, role: OrganizationRole) -> None:
+    """The checks and the change behind both `/ona role` and the list's buttons."""
     name = bk.escape(member.full_name or member.email)
     if member.status == UserStatus.LEFT:
         ctx.reply(replies.info(f":information_source: {name} has left the organization: nothing to change."))

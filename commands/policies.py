@@ -3,6 +3,7 @@ only what changed (durations typed as 30m/8h/7d, editors picked from a list, num
 
 from __future__ import annotations
 
+import difflib
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from bot import durations
 from bot.context import Context
 from bot.ona.client import OnaClient
 from bot.ona.models import OrganizationPolicies
-from bot.registry import Args, Group, Outcome
+from bot.registry import Args, Group, Outcome, UsageError
 
 GROUP = Group("policies", "Organization policies", aliases=("policy",))
 
@@ -66,48 +67,39 @@ def _editable(p: OrganizationPolicies) -> dict[str, Any]:
     return values
 
 
-def _sections(p: OrganizationPolicies) -> list[tuple[str, list[tuple[str, str]]]]:
+def _no_limit(value: timedelta | None, none: str = "no limit") -> str:
+    return durations.format_delta(value).replace("none", none)
+
+
+def _lines(p: OrganizationPolicies) -> list[str]:
+    """One short paragraph per topic, so the whole set fits one phone screen."""
     agent = p.agent_policy
+    subagents = agent.max_subagents_per_environment if agent and agent.max_subagents_per_environment else 5
+    denied = len(agent.command_deny_list) if agent else 0
     return [
-        ("Editors", [
-            ("Allowed", bk.escape(", ".join(p.allowed_editor_ids)) or "all"),
-            ("Default", bk.escape(p.default_editor_id) or "—"),
-        ]),
-        ("Environment limits", [
-            ("Max timeout", durations.format_delta(p.maximum_environment_timeout).replace("none", "no limit")),
-            ("Max lifetime", durations.format_delta(p.maximum_environment_lifetime).replace("none", "no limit")),
-            ("Running per user", _limit(p.maximum_running_environments_per_user)),
-            ("Total per user", _limit(p.maximum_environments_per_user)),
-            ("Delete archived after", durations.format_delta(p.delete_archived_environments_after)
-             .replace("none", "never")),
-            ("Local runners", "allowed" if p.allow_local_runners else "not allowed"),
-        ]),
-        ("Projects", [
-            ("Members create projects", _yes(p.members_create_projects)),
-            ("Projects required", _yes(p.members_require_projects)),
-        ]),
-        ("Agents", [
-            ("MCP", "disabled" if agent and agent.mcp_disabled else "enabled"),
-            ("SCM tools", "disabled" if agent and agent.scm_tools_disabled else "enabled"),
-            ("Max sub-agents", str(agent.max_subagents_per_environment) if agent and
-             agent.max_subagents_per_environment else "default (5)"),
-            ("Denied commands", str(len(agent.command_deny_list)) if agent else "0"),
-        ]),
-        ("Security", [
-            ("Port sharing", "disabled" if p.port_sharing_disabled else "enabled"),
-            ("Accounts", "SCIM only" if p.restrict_account_creation_to_scim else "any invited"),
-            ("Custom domain required", _yes(p.require_custom_domain_access)),
-        ]),
+        f"*Editors:* {bk.escape(', '.join(p.allowed_editor_ids)) or 'all'} · "
+        f"default {bk.escape(p.default_editor_id) or 'none'}",
+        f"*Environment limits:* timeout {_no_limit(p.maximum_environment_timeout)} · "
+        f"lifetime {_no_limit(p.maximum_environment_lifetime)} · per user "
+        f"{_limit(p.maximum_running_environments_per_user)} running, {_limit(p.maximum_environments_per_user)} "
+        f"in all · archived deleted after {_no_limit(p.delete_archived_environments_after, 'never')} · "
+        f"local runners {'allowed' if p.allow_local_runners else 'not allowed'}",
+        f"*Projects:* members {'may' if p.members_create_projects else 'may not'} create them · "
+        f"{'required' if p.members_require_projects else 'not required'}",
+        f"*Agents:* MCP {'off' if agent and agent.mcp_disabled else 'on'} · SCM tools "
+        f"{'off' if agent and agent.scm_tools_disabled else 'on'} · {subagents} sub-agents · "
+        f"{denied} denied command{'' if denied == 1 else 's'}",
+        f"*Security:* port sharing {'off' if p.port_sharing_disabled else 'on'} · "
+        f"{'SCIM-only' if p.restrict_account_creation_to_scim else 'any invited'} accounts · custom domain "
+        f"{'required' if p.require_custom_domain_access else 'not required'}",
     ]
 
 
 @GROUP.command(usage="policies", help="Show the organization's policies")
 def show(ctx: Context, args: Args) -> None:
     policies = ctx.ona.get_organization_policies().policies or OrganizationPolicies()
-    blocks: list[Any] = [bk.header("Organization policies")]
-    for title, pairs in _sections(policies):
-        blocks += [bk.section(f"*{title}*"), *bk.fields(pairs)]
-    blocks.append(bk.actions(bk.button("Edit policies", "policies:edit", style="primary")))
+    blocks: list[Any] = [bk.section("*Organization policies*\n" + "\n".join(_lines(policies))),
+                         bk.actions(bk.button("Edit policies", "policies:edit", style="primary"))]
     ctx.reply(bk.message(blocks, text="Organization policies"))
 
 
@@ -116,6 +108,95 @@ def edit(ctx: Context, args: Args) -> None:
     view_id = ctx.open_modal(bk.loading_modal("Edit policies", "policies_edit"))
     policies = ctx.ona.get_organization_policies().policies or OrganizationPolicies()
     ctx.update_modal(view_id, _form(_editable(policies), ctx.origin()))
+
+
+FIELD_LABELS = {
+    "allowed_editor_ids": "Allowed editors", "default_editor_id": "Default editor",
+    "maximum_environment_timeout": "Max inactivity timeout", "maximum_environment_lifetime": "Max lifetime",
+    "delete_archived_environments_after": "Delete archived environments after",
+    "maximum_running_environments_per_user": "Running environments per user",
+    "maximum_environments_per_user": "Environments per user", "agent.max_subagents_per_environment":
+    "Max sub-agents per environment",
+}
+# `/ona policies set <name> <value>`: readable names for the form's fields.
+SET_NAMES = {
+    "timeout": "maximum_environment_timeout", "max-timeout": "maximum_environment_timeout",
+    "inactivity-timeout": "maximum_environment_timeout",
+    "lifetime": "maximum_environment_lifetime", "max-lifetime": "maximum_environment_lifetime",
+    "delete-archived-after": "delete_archived_environments_after",
+    "delete-archived": "delete_archived_environments_after", "archived": "delete_archived_environments_after",
+    "running": "maximum_running_environments_per_user", "running-per-user": "maximum_running_environments_per_user",
+    "environments": "maximum_environments_per_user", "total-per-user": "maximum_environments_per_user",
+    "subagents": "agent.max_subagents_per_environment", "sub-agents": "agent.max_subagents_per_environment",
+    "default-editor": "default_editor_id", "editors": "allowed_editor_ids",
+}
+# Switches by name, and whether "on" means the field is false (port sharing on = not disabled).
+SET_TOGGLES = {
+    "create-projects": ("members_create_projects", False), "require-projects": ("members_require_projects", False),
+    "local-runners": ("allow_local_runners", False), "port-sharing": ("port_sharing_disabled", True),
+    "scim-only": ("restrict_account_creation_to_scim", False),
+    "custom-domain-required": ("require_custom_domain_access", False),
+    "mcp": ("agent.mcp_disabled", True), "scm-tools": ("agent.scm_tools_disabled", True),
+}
+ON_WORDS = {"on", "yes", "true", "enabled", "enable", "allowed", "allow"}
+OFF_WORDS = {"off", "no", "false", "disabled", "disable", "not-allowed"}
+USAGE_SET = "policies set <name> <value>"
+SET_HELP = ("Policies: timeout, lifetime, delete-archived-after, running, environments, subagents, "
+            "default-editor, editors; on/off: " + ", ".join(SET_TOGGLES) + ".")
+
+
+def _set_values(current: dict[str, Any], name: str, value: str) -> dict[str, Any]:
+    """What the form would send with only this field changed, so the form's validation decides."""
+    values: dict[str, Any] = {"allowed_editor_ids": list(current["allowed_editor_ids"]),
+                              "default_editor_id": current["default_editor_id"] or None,
+                              "toggles": [n for n, _ in TOGGLES if current[n]]}
+    usage = f"/ona {USAGE_SET}"
+    if name in SET_TOGGLES:
+        field, inverted = SET_TOGGLES[name]
+        word = value.lower()
+        if word not in ON_WORDS | OFF_WORDS:
+            raise UsageError(f"Say on or off for {name}.", usage)
+        if (word in ON_WORDS) != inverted:
+            values["toggles"] = sorted(set(values["toggles"]) | {field})
+        else:
+            values["toggles"] = [t for t in values["toggles"] if t != field]
+        return values
+    field = SET_NAMES[name]
+    if field in ("allowed_editor_ids", "default_editor_id"):
+        known = set(KNOWN_EDITORS) | set(current["allowed_editor_ids"])
+        editors = [e for e in value.replace(",", " ").split() if e]
+        unknown = [e for e in editors if e not in known]
+        if unknown or not editors:
+            raise UsageError(f"I don't know the editor `{(unknown or [''])[0][:40]}`. "
+                             f"Editors: {', '.join(sorted(known))}.", usage)
+        if field == "default_editor_id" and len(editors) > 1:
+            raise UsageError("Name one default editor.", usage)
+        values[field] = editors if field == "allowed_editor_ids" else editors[0]
+    else:
+        values[field] = value
+    return values
+
+
+@GROUP.command("set", usage=USAGE_SET, help="Change one policy, e.g. `policies set timeout 12h`", mutating=True)
+def set_one(ctx: Context, args: Args) -> None:
+    usage = f"/ona {USAGE_SET}"
+    if len(args.words) < 2:
+        raise UsageError(f"Name the policy and its new value. {SET_HELP}", usage)
+    name = args.words[0].lower().replace("_", "-")
+    if name not in SET_NAMES and name not in SET_TOGGLES:
+        near = difflib.get_close_matches(name, [*SET_NAMES, *SET_TOGGLES], n=1, cutoff=0.6)
+        hint = f"Did you mean `{near[0]}`?" if near else SET_HELP
+        raise UsageError(f"There is no policy called `{args.words[0][:40]}`. {hint}", usage)
+    value = " ".join(args.words[1:])
+    current = _editable(ctx.ona.get_organization_policies().policies or OrganizationPolicies())
+    result = validate_form(_set_values(current, name, value), {"current": current})
+    if "errors" in result:
+        raise UsageError(f"{name} {value[:40]}: {next(iter(result['errors'].values()))}", usage)
+    if not result["params"]:
+        ctx.reply(bk.message([bk.section(f"{name} is already {bk.escape(value[:40])}. Nothing was changed.")],
+                             text="No policy changed."))
+        return
+    ctx.mutate("policies.update", result["params"])
 
 
 @GROUP.action("policies:edit")
@@ -255,7 +336,7 @@ def _read(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
 @GROUP.operation("policies.update", "Change organization policies", read=_read, show=lambda k, v: _show(k, v))
 def update_policies(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     ona.update_organization_policies(**_request_fields(params))
-    labels = dict(TOGGLES)
+    labels = {**dict(TOGGLES), **FIELD_LABELS}
     details = [(labels.get(k, k.removeprefix("agent.").replace("_", " ")), _show(k, v)) for k, v in params.items()]
     return Outcome(text=f"Updated {len(params)} polic{'y' if len(params) == 1 else 'ies'}.", details=details[:10])
 

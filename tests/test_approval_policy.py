@@ -68,13 +68,21 @@ def test_explain_says_who_and_by_which_rule(emulator, slack) -> None:
     bot: BotHarness = make_harness(emulator, slack, policy=None)  # the built-in policy
     try:
         text = bot.command("explain policies.update").reply_text()
-        assert "1 distinct approver(s) from Ona organization admins" in text
+        assert "1 approver from Ona organization admins" in text
+        assert bot.command("explain policies").reply_text() == text  # the words people use
+        assert "Who may change organization policies?" in text and "policies.update" not in text
         assert "built-in policy line" in text
         text = bot.command("explain banner.update <@U0CAROL|carol>").reply_text()
         assert "none, runs at once" in text and "<@U0CAROL> may not request it" in text
         text = bot.command("explain members.grant_admin <@U0BOB>").reply_text()
-        assert "2 distinct approver(s)" in text and "<@U0BOB> may request it" in text
-        assert "There is no operation" in bot.command("explain frobnicate").reply_text()
+        assert "2 different approvers" in text and "<@U0BOB> may request it" in text
+        assert bot.command("explain admin <@U0BOB|bob>").reply_text() == text
+        assert "2 different approvers" not in bot.command("explain role").reply_text()
+        assert "Who may update the announcement banner" in bot.command("explain banner").reply_text()
+        assert "Who may create a new invite link" in bot.command("explain invite").reply_text()
+        unknown = bot.command("explain frobnicate").reply_text()
+        assert "I don't know the change `frobnicate`" in unknown and "`banner`" in unknown
+        assert "`sso remove`" in bot.command("explain sso").reply_text()  # which one of the group's
     finally:
         bot.close()
 

@@ -35,10 +35,40 @@ def test_banner_off_sends_explicit_false(bot: BotHarness, emulator) -> None:
     ]
 
 
-def test_banner_on_without_any_message_gets_usage_and_changes_nothing(bot: BotHarness, emulator) -> None:
-    text = bot.command("banner on").reply_text()
-    assert "no message yet" in text and "/ona banner on [message]" in text
+def test_banner_on_without_a_message_opens_the_form_ticked(bot: BotHarness, emulator) -> None:
+    emulator.state.banner.message = "Old news"
+    bot.command("banner on")
+    form = bot.filled_view("banner_edit")
+    [message] = [b for b in form["blocks"] if b["block_id"] == "message"]
+    [shown] = [b for b in form["blocks"] if b["block_id"] == "enabled"]
+    assert message["element"]["initial_value"] == "Old news"
+    assert [o["value"] for o in shown["element"]["initial_options"]] == ["on"]
     assert emulator.calls("UpdateAnnouncementBanner") == []
+
+
+def test_banner_set_starts_with_show_now_ticked_even_when_off(bot: BotHarness, emulator) -> None:
+    assert emulator.state.banner.enabled is False
+    bot.command("banner set")
+    [shown] = [b for b in bot.filled_view("banner_edit")["blocks"] if b["block_id"] == "enabled"]
+    assert [o["value"] for o in shown["element"].get("initial_options") or []] == ["on"]
+
+
+def test_banner_onn_gets_did_you_mean_and_changes_nothing(bot: BotHarness, emulator) -> None:
+    text = bot.command("banner onn").reply_text()
+    assert "Did you mean `banner on`?" in text and "/ona banner on [message]" in text
+    assert emulator.calls("UpdateAnnouncementBanner") == [] and emulator.calls("GetAnnouncementBanner") == []
+
+
+def test_quotes_around_the_message_are_not_kept(bot: BotHarness, emulator) -> None:
+    bot.command("banner on “Maintenance”").reply()
+    bot.command("banner on 'Deploy freeze'").reply()
+    assert [c["message"] for c in emulator.calls("UpdateAnnouncementBanner")] == ["Maintenance", "Deploy freeze"]
+
+
+def test_escaped_mentions_and_links_reach_ona_as_typed(bot: BotHarness, emulator) -> None:
+    # What Slack sends with should_escape on for "Ask @bob, see https://status.example.com & <b>"
+    bot.command("banner on Ask <@U0BOB|bob>, see <https://status.example.com> &amp; &lt;b&gt;").reply()
+    assert emulator.state.banner.message == "Ask @bob, see https://status.example.com & <b>"
 
 
 def test_too_long_message_is_refused_before_ona(bot: BotHarness, emulator) -> None:
@@ -48,18 +78,20 @@ def test_too_long_message_is_refused_before_ona(bot: BotHarness, emulator) -> No
 
 
 def test_message_with_mentions_and_links_is_escaped(bot: BotHarness, emulator) -> None:
-    bot.command("banner on <!channel> see <http://evil.example|docs> & more").reply()
+    # Typed "<!channel> see docs & more" (docs a formatted link), as Slack escapes it.
+    bot.command("banner on &lt;!channel&gt; see <http://evil.example|docs> &amp; more").reply()
     reply = bot.command("banner").reply()
     rendered = str(reply["blocks"])
     assert "<!channel>" not in rendered and "&lt;!channel&gt;" in rendered
     assert "<http://evil.example" not in rendered
-    # Ona got the text exactly as typed.
-    assert emulator.state.banner.message == "<!channel> see <http://evil.example|docs> & more"
+    # Ona got the text as typed.
+    assert emulator.state.banner.message == "<!channel> see docs (http://evil.example) & more"
 
 
 def test_member_key_gets_a_friendly_permission_error(emulator, slack) -> None:
     from tests.harness import make_harness
 
+    emulator.state.banner.enabled = True
     harness = make_harness(emulator, slack, api_key=emulator.member_key)
     try:
         text = harness.command("banner off").reply_text()
@@ -70,10 +102,11 @@ def test_member_key_gets_a_friendly_permission_error(emulator, slack) -> None:
 
 
 def test_ona_unavailable_on_the_change_says_the_outcome_is_unknown(bot: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
     emulator.inject_fault("UpdateAnnouncementBanner", code="unavailable", times=10)
     text = bot.command("banner off").reply_text()
     assert "may or may not have been applied" in text and "`/ona banner`" in text  # issue 12
-    assert not emulator.state.banner.enabled
+    assert emulator.state.banner.enabled  # the emulator's fault answered without applying it
 
 
 def test_toggle_button_carries_a_confirm_dialog_and_works(bot: BotHarness, emulator) -> None:

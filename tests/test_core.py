@@ -62,9 +62,14 @@ def test_healthz(bot: BotHarness) -> None:
 
 def test_help_lists_every_group_and_what_is_not_offered(bot: BotHarness) -> None:
     text = bot.command("help").reply_text()
-    for usage in ("/ona policies edit", "/ona banner on [message]", "/ona invite"):
-        assert usage in text
-    assert "not offered in chat" in text
+    for group in ("/ona policies", "/ona banner", "/ona invite", "/ona sso", "/ona audit"):
+        assert group in text
+    assert "banner on" not in text  # one line a group; the commands are one `help <group>` away
+    assert "policies edit" in bot.command("help policies").reply_text()
+    assert bot.command("banner help").reply_text() == bot.command("help banner").reply_text()
+    assert "banner on [message]" in bot.command("help banner").reply_text()
+    assert "not offered in chat" in bot.command("help org").reply_text()
+    assert "Did you mean `banner`" in bot.command("help baner").reply_text()
     assert bot.command("").reply_text() == text  # `/ona` alone is help
 
 
@@ -121,7 +126,8 @@ def test_invite_dry_run_shows_the_change_without_a_button(bot: BotHarness, emula
 
 
 def test_help_lists_only_what_the_caller_may_do(bot: BotHarness) -> None:
-    admin = bot.command("help", user="U0ALICE").reply_text()
+    admin = bot.command("help banner", user="U0ALICE").reply_text()
+    member = bot.command("help banner", user="U0CAROL").reply_text()
+    assert "banner off" in admin and "banner off" not in member
     member = bot.command("help", user="U0CAROL").reply_text()
-    assert "/ona banner off" in admin and "/ona banner off" not in member
     assert "/ona policies" not in member and "it is for the Ona organization's admins" in member

@@ -47,6 +47,7 @@ def test_manifest_declares_everything_the_bot_needs() -> None:
     [command] = m["features"]["slash_commands"]
     assert command["command"] == "/ona"
     assert 0 < len(command["description"]) <= 2000 and 0 < len(command["usage_hint"]) <= 1000
+    assert command["should_escape"] is True  # mentions arrive as <@U…|name>, so `role @someone` works
     assert m["features"]["app_home"]["home_tab_enabled"] is True
     assert m["settings"]["interactivity"]["is_enabled"] is True
     assert m["settings"]["socket_mode_enabled"] is True

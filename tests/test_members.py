@@ -231,3 +231,48 @@ def test_set_role_operation_reads_the_current_role(ona, emulator) -> None:
     assert op.read(ona, params) == {**params, "role": "ORGANIZATION_ROLE_MEMBER"}
     gone = {**params, "user_id": "00000000-0000-4000-8000-000000000000"}
     assert op.read(ona, gone)["role"] == ""
+
+
+# --- taps: Make admin / Make member on the list ------------------------------------------------------
+
+
+def _row_button(reply: dict, email: str) -> dict:
+    return next(b["accessory"] for b in reply["blocks"] if email in (b.get("text") or {}).get("text", ""))
+
+
+def test_each_member_has_a_role_button_with_a_confirm(bot: BotHarness, emulator) -> None:
+    reply = bot.command("members").reply()
+    carol, alice = _row_button(reply, "carol@example.com"), _row_button(reply, "alice@example.com")
+    assert carol["text"]["text"] == "Make admin" and carol["confirm"]["confirm"]["text"] == "Make admin"
+    assert alice["text"]["text"] == "Make member" and alice["confirm"]["title"]["text"]
+    assert json.loads(carol["value"]) == {"user_id": _member(emulator, "carol@example.com").user_id, "role": "admin"}
+
+
+def test_make_admin_tap_changes_the_role_as_role_does(bot: BotHarness, emulator) -> None:
+    carol = _member(emulator, "carol@example.com")
+    button = _row_button(bot.command("members").reply(), "carol@example.com")
+    text = bot.click(button["action_id"], button["value"]).reply_text()
+    assert "carol@example.com is now *an admin*" in text
+    assert emulator.calls("SetRole") == [
+        {"organizationId": emulator.organization_id, "userId": carol.user_id, "role": "ORGANIZATION_ROLE_ADMIN"}
+    ]
+
+
+def test_a_stale_tap_rechecks_the_member(bot: BotHarness, emulator) -> None:
+    button = _row_button(bot.command("members").reply(), "carol@example.com")
+    _member(emulator, "carol@example.com").role = OrganizationRole.ADMIN  # someone else was quicker
+    assert "already an admin" in bot.click(button["action_id"], button["value"]).reply_text()
+    _member(emulator, "bob@example.com").status = UserStatus.SUSPENDED
+    demote = _row_button(bot.command("members").reply(), "alice@example.com")
+    _member(emulator, "carol@example.com").role = OrganizationRole.MEMBER
+    assert "only active admin" in bot.click(demote["action_id"], demote["value"]).reply_text()
+    forged = bot.click("members:role", json.dumps({"user_id": "nobody", "role": "owner"})).reply_text()
+    assert "not valid any more" in forged
+    assert emulator.calls("SetRole") == []
+
+
+def test_escaped_mention_and_email_as_slack_sends_them(bot: BotHarness, emulator, slack) -> None:
+    # should_escape is on: a picked person arrives as <@U…|name>, a typed email as <mailto:…|…>.
+    assert "bob@example.com is now *a member*" in bot.command("role <@U0BOB|bob> member").reply_text()
+    assert "erin@example.com is now *an admin*" in bot.command(
+        "role admin <mailto:erin@example.com|erin@example.com>").reply_text()

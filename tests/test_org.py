@@ -50,7 +50,8 @@ def test_rename_sends_the_trimmed_name(bot: BotHarness, emulator) -> None:
 
 
 def test_rename_keeps_the_text_and_escapes_it_in_slack(bot: BotHarness, emulator) -> None:
-    reply = bot.command("org rename <!channel> & <@U0BOB> Corp").reply()
+    # As Slack sends it with should_escape on: what was typed, with & < > escaped.
+    reply = bot.command("org rename &lt;!channel&gt; &amp; &lt;@U0BOB&gt; Corp").reply()
     assert emulator.state.organization.name == "<!channel> & <@U0BOB> Corp"
     rendered = json.dumps(reply)
     assert "<!channel>" not in rendered and "<@U0BOB>" not in rendered

@@ -118,3 +118,41 @@ def test_a_timeout_longer_than_ona_can_store_gets_an_inline_error(bot: BotHarnes
     body = answer.json()
     assert body["response_action"] == "errors" and "longer than Ona" in body["errors"]["maximum_environment_timeout"]
     assert emulator.calls("UpdateOrganizationPolicies") == []
+
+
+# --- one value in one line ---------------------------------------------------------------------------
+
+
+def test_set_one_value_sends_only_that_field(bot: BotHarness, emulator) -> None:
+    assert "Max inactivity timeout" in bot.command("policies set timeout 12h").reply_text()
+    bot.command("policies set delete-archived-after 14d").reply()
+    bot.command("policies set port-sharing off").reply()
+    bot.command("policies set mcp off").reply()
+    assert emulator.calls("UpdateOrganizationPolicies") == [
+        {"organizationId": emulator.organization_id, "maximumEnvironmentTimeout": "43200s"},
+        {"organizationId": emulator.organization_id, "deleteArchivedEnvironmentsAfter": "1209600s"},
+        {"organizationId": emulator.organization_id, "portSharingDisabled": True},
+        {"organizationId": emulator.organization_id, "agentPolicy": {"mcpDisabled": True}},
+    ]
+
+
+def test_set_uses_the_forms_validation(bot: BotHarness, emulator) -> None:
+    assert "at least 30m" in bot.command("policies set timeout 5m").reply_text()
+    assert "at most 180 days" in bot.command("policies set lifetime 200d").reply_text()
+    assert "from 0 to 10" in bot.command("policies set subagents 11").reply_text()
+    assert "Say on or off" in bot.command("policies set mcp maybe").reply_text()
+    assert "Did you mean `timeout`" in bot.command("policies set timeot 1h").reply_text()
+    assert "Usage" in bot.command("policies set timeout").reply_text()
+    assert emulator.calls("UpdateOrganizationPolicies") == []
+
+
+def test_set_to_the_current_value_changes_nothing(bot: BotHarness, emulator) -> None:
+    assert "Nothing was changed" in bot.command("policies set timeout 8h").reply_text()
+    assert emulator.calls("UpdateOrganizationPolicies") == []
+
+
+def test_policies_view_fits_a_phone_screen_and_keeps_every_topic(bot: BotHarness, emulator) -> None:
+    text = message_text(bot.command("policies").reply())
+    for words in ("timeout 8h", "lifetime 30d", "5 running", "archived deleted after 7d", "MCP on",
+                  "port sharing on"):
+        assert words in text
