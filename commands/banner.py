@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from bot import blocks as bk
+from bot import replies
 from bot.context import Context
 from bot.ona.client import OnaClient
 from bot.registry import Args, Group, Outcome, UsageError
@@ -64,6 +65,10 @@ def turn_on(ctx: Context, args: Args) -> None:
 
 @GROUP.command("off", usage="banner off", help="Hide the banner", mutating=True)
 def turn_off(ctx: Context, args: Args) -> None:
+    banner = ctx.ona.get_announcement_banner().banner
+    if banner is None or not banner.enabled:  # say so rather than ask for (or approve) a non-change
+        ctx.reply(replies.info(":information_source: The banner is already off. Nothing was changed."))
+        return
     ctx.mutate("banner.update", {"enabled": False})
 
 

@@ -41,6 +41,7 @@ CHANNEL = APPROVALS_CHANNEL
 
 @pytest.fixture
 def abot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
+    emulator.state.banner.enabled = True  # the sample change is `banner off`: it must change something
     harness = make_harness(emulator, slack, policy=APPROVAL_POLICY)
     yield harness
     harness.close()
@@ -248,6 +249,7 @@ def test_conflict_when_ona_changed_after_the_request(abot: BotHarness, emulator)
 
 
 def test_two_of_n_updates_the_message_at_each_vote(emulator, slack: FakeSlack) -> None:
+    emulator.state.banner.enabled = True
     emulator.add_member("dan@example.com", "Dan Admin", role=OrganizationRole.ADMIN.value)
     slack.users["U0DAN"] = {"name": "dan", "real_name": "Dan Admin", "email": "dan@example.com"}
     bot = make_harness(emulator, slack, policy=TWO_APPROVALS)
@@ -408,6 +410,7 @@ def test_crash_between_approved_and_executing_runs_once_at_restart(abot: BotHarn
 
 
 def test_user_group_approvers_are_mentioned_and_only_members_may_approve(emulator, slack: FakeSlack) -> None:
+    emulator.state.banner.enabled = True
     slack.usergroups["S0ONCALL"] = ["U0BOB"]
     policy = APPROVAL_POLICY.replace('approvers = ["ona:admins"]', 'approvers = ["S0ONCALL"]')
     bot = make_harness(emulator, slack, policy=policy)

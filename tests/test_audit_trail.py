@@ -71,6 +71,7 @@ def rewrite_with_plain_hashes(db: Path, start: int, edit: dict[str, str], *, ver
 @pytest.fixture
 def keyed_bot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
     ARCHIVE.secrets.add(AUDIT_KEY)  # the final scan looks for it in every database, log and message
+    emulator.state.banner.enabled = True  # `banner off` is the sample change: it must change something
     harness = make_harness(emulator, slack, ONA_BOT_AUDIT_KEY=AUDIT_KEY)
     yield harness
     harness.close()
@@ -240,6 +241,7 @@ def test_the_running_bot_posts_and_logs_the_head_at_start(emulator, slack: FakeS
 
 
 def test_the_database_and_its_wal_and_shm_are_readable_by_the_owner_only(emulator, slack: FakeSlack) -> None:
+    emulator.state.banner.enabled = True
     previous = os.umask(0o022)  # the usual umask: files would be readable by everyone
     try:
         bot = make_harness(emulator, slack)

@@ -147,3 +147,10 @@ def test_banner_set_shows_onas_error_in_the_modal_instead_of_loading_forever(bot
     bot.command("banner set")
     shown = bot.slack.wait_for("views.update", lambda a: a["view"]["callback_id"] == "error")[-1]["view"]
     assert "Ona did not answer" in message_text(shown)
+
+
+def test_banner_off_when_it_is_already_off_says_so_and_changes_nothing(bot: BotHarness, emulator) -> None:
+    assert not emulator.state.banner.enabled
+    text = bot.command("banner off").reply_text()
+    assert "already off" in text and "Nothing was changed" in text
+    assert emulator.calls("UpdateAnnouncementBanner") == []

@@ -81,6 +81,7 @@ def test_unknown_command_gets_the_nearest_usage(bot: BotHarness) -> None:
 def test_phone_typography_is_understood(bot: BotHarness, emulator) -> None:
     assert normalise("banner  on “hello”  —dry-run") == 'banner on "hello" --dry-run'
     assert normalise("policies\u00a0edit") == "policies edit"
+    emulator.state.banner.enabled = True
     bot.command("BANNER  OFF").reply()
     assert emulator.calls("UpdateAnnouncementBanner") == [
         {"organizationId": emulator.organization_id, "enabled": False}

@@ -74,6 +74,7 @@ def test_a_forged_form_submission_changes_nothing(bot: BotHarness, emulator) -> 
 
 def test_reads_can_be_opened_per_group_to_a_user_group(emulator, slack: FakeSlack) -> None:
     slack.usergroups["S0ONCALL"] = ["U0CAROL"]
+    emulator.state.banner.enabled = True
     policy = DIRECT_POLICY + '\n[reads]\nbanner = ["ona:admins", "S0ONCALL"]\n'
     harness = make_harness(emulator, slack, policy=policy)
     try:
@@ -238,6 +239,7 @@ def test_a_demoted_requester_does_not_receive_a_new_invite_link(emulator, slack:
 
 @pytest.fixture
 def abot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
+    emulator.state.banner.enabled = True  # the sample change is `banner off`: it must change something
     harness = make_harness(emulator, slack, policy=APPROVAL_POLICY)
     yield harness
     harness.close()
@@ -331,6 +333,7 @@ def test_requests_list_shows_the_change_reason_and_deny(abot: BotHarness, emulat
 
 def test_a_policy_the_organization_cannot_satisfy_is_said_in_explain_and_the_request(emulator,
                                                                                     slack: FakeSlack) -> None:
+    emulator.state.banner.enabled = True
     harness = make_harness(emulator, slack, policy=APPROVAL_POLICY.replace("approvals = 1", "approvals = 2"))
     try:
         text = harness.command("explain banner.update", user="U0ALICE").reply_text()

@@ -57,6 +57,7 @@ def tight(emulator, slack) -> Iterator[BotHarness]:
 
 
 def test_a_command_beyond_the_rate_is_told_busy_in_its_ack_and_does_nothing(tight: BotHarness, emulator) -> None:
+    emulator.state.banner.enabled = True
     first = tight.command("banner off")
     assert "now *off*" in first.reply_text()
     second = tight.command("banner on Hello")
