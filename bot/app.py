@@ -18,9 +18,10 @@ from slack_bolt.context.respond import Respond
 
 from bot.approvals.store import StoreUnavailable
 from bot.blocks import submitted_values
-from bot.context import Context, Services
-from bot.registry import ActionHandler, Group, ViewSpec
+from bot.context import ActionHandler, Context
+from bot.registry import Group, ViewSpec
 from bot.router import Router, guarded
+from bot.services import Services
 from bot.work import WorkPool
 
 log = logging.getLogger("ona.bot")
@@ -41,7 +42,7 @@ def build_app(
         logger=logging.getLogger("ona.bolt"),
     )
     router = Router(services.groups)
-    deliveries = services.approvals.flow.store if services.approvals is not None else None
+    deliveries = services.approvals.deliveries
     pool = work or WorkPool(inline=process_before_response)
 
     @app.middleware
@@ -82,7 +83,7 @@ def build_app(
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
-        if services.approvals is not None and event.get("tab", "home") == "home" and pool.reserve(event.get("user")):
+        if event.get("tab", "home") == "home" and pool.reserve(event.get("user")):
             pool.start(lambda: services.approvals.publish_home(body.get("team_id", ""), event["user"]))
 
     for group in services.groups:

@@ -16,11 +16,11 @@ from bot.approvals.policy import DEFAULT_POLICY, Policy, PolicyError, load_polic
 from bot.approvals.policy_check import PolicyText, static_problems
 from bot.approvals.service import ApprovalService
 from bot.approvals.store import Sealer, Store
-from bot.context import Services
 from bot.identity import Directory, Installation
 from bot.mutations import operations_of
 from bot.ona.client import OnaClient
 from bot.registry import Group, Operation
+from bot.services import Services
 from bot.settings import Settings
 from bot.startup import check_ona_admin, check_policy_groups, check_slack_token
 from bot.work import WorkPool
@@ -105,8 +105,7 @@ def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: W
         sealer,
     )
     approvals = ApprovalService(flow, slack, settings.approvals_channel, secret_slack=secret_client(slack))
-    return Services(ona=ona, slack=slack, mutator=approvals, groups=groups,
-                    approvals_channel=settings.approvals_channel, approvals=approvals)
+    return Services(ona=ona, slack=slack, approvals=approvals, groups=groups)
 
 
 def build(settings: Settings, **overrides) -> tuple[Services, App]:

@@ -1,41 +1,67 @@
-"""The long-lived services a handler may use, and the per-request Context handed to it."""
+"""The per-request Context handed to every handler, the handler types, and the parts a Context reaches
+(as protocols: the concrete services are assembled above, in bot/services.py and bot/bootstrap.py)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_sdk import WebClient
 
 from bot.ona.client import OnaClient
 
 if TYPE_CHECKING:
-    from bot.approvals.service import ApprovalService
-    from bot.mutations import Mutator
-    from bot.registry import Group
+    from bot.registry import Args, Group
 
 log = logging.getLogger("ona.bot")
 
 
-@dataclass
-class Services:
-    """Built once at start-up and passed in explicitly (no module-level clients)."""
+class Approvals(Protocol):
+    """What handlers may ask of the approval system (bot/approvals/service.py implements it). Typed here,
+    at the bottom, so a Context never carries the concrete service: no import reaches back up."""
+
+    def submit(self, ctx: Context, operation: str, params: dict[str, Any]) -> None: ...
+    def check_access(self, ctx: Context, group: Group) -> None: ...
+    def person(self, ctx: Context, *, fresh: bool = True) -> Any: ...
+    def may_use(self, person: Any, group: Group) -> bool: ...
+    def may_request_any(self, person: Any, group: Group) -> bool: ...
+    def pending_for(self, team_id: str, user_id: str) -> list[Any]: ...
+    def kept_secrets_for(self, ctx: Context) -> list[Any]: ...
+    def audit_tail(self, count: int) -> list[dict[str, Any]]: ...
+    def operation_names(self) -> set[str]: ...
+    def operation_title(self, name: str) -> str: ...
+    def explain(self, ctx: Context, operation: str, user_id: str | None = None) -> Any: ...
+    def approve(self, ctx: Context, request_id: str, claimed_hash: str) -> None: ...
+    def ask_deny_reason(self, ctx: Context, request_id: str) -> None: ...
+    def deny(self, ctx: Context, request_id: str, reason: str) -> None: ...
+    def cancel(self, ctx: Context, request_id: str) -> None: ...
+    def submit_reason(self, ctx: Context, request_id: str, reason: str) -> None: ...
+    def show_full_change(self, ctx: Context, request_id: str) -> None: ...
+    def reveal_secret(self, ctx: Context, request_id: str) -> None: ...
+
+
+class Parts(Protocol):
+    """The long-lived parts a Context reaches (bot/services.py's Services, built by bot/bootstrap.py)."""
 
     ona: OnaClient
     slack: WebClient
-    mutator: Mutator
-    groups: list[Group] = field(default_factory=list)
-    approvals_channel: str | None = None
-    approvals: ApprovalService | None = None
+    approvals: Approvals
+    groups: list[Group]
+
+
+# What a command module's functions look like (bot/registry.py's Group stores them).
+Handler = Callable[["Context", "Args"], None]
+ActionHandler = Callable[["Context", dict[str, Any]], None]
+ViewHandler = Callable[["Context", dict[str, Any], dict[str, Any]], None]
 
 
 @dataclass
 class Context:
     """Who asked, from where, and how to answer them. Handlers never see Bolt or HTTP."""
 
-    services: Services
+    services: Parts
     user_id: str
     team_id: str
     channel_id: str | None = None
@@ -57,7 +83,7 @@ class Context:
     def check_access(self, group: Group, action: str | None = None) -> None:
         """Refuse (raise Refused) unless this person may use the group, per the policy's [reads].
         Buttons and modals that check their own presser (Approve, Deny) are let through."""
-        if self.services.approvals is not None and (action is None or action not in group.self_checked):
+        if action is None or action not in group.self_checked:
             self.services.approvals.check_access(self, group)
 
     def reply(self, payload: dict[str, Any], *, replace: bool = False) -> None:
@@ -100,4 +126,4 @@ class Context:
 
     def mutate(self, operation: str, params: dict[str, Any]) -> None:
         """Every change to Ona goes through here, so the approval flow can stand in front of it."""
-        self.services.mutator.submit(self, operation, params)
+        self.services.approvals.submit(self, operation, params)

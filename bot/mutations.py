@@ -1,20 +1,11 @@
-"""The one path every change to Ona takes: `Context.mutate` hands each change to a Mutator (the
-approval service, bot/approvals/service.py), which decides per the policy whether it runs now."""
+"""Every operation the command groups declare, by name: what the approval flow decides on. (Every change
+to Ona goes through `Context.mutate`, which hands it to the approval service.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.registry import Group, Operation
-
-if TYPE_CHECKING:
-    from bot.context import Context
-
-
-
-class Mutator(Protocol):
-    def submit(self, ctx: Context, operation: str, params: dict[str, Any]) -> None: ...
 
 
 def operations_of(groups: Iterable[Group]) -> dict[str, Operation]:

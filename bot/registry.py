@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.context import ActionHandler, Handler, ViewHandler
     from bot.ona.client import OnaClient
 
 
@@ -112,10 +112,7 @@ class Operation:
     check: str = ""
 
 
-Handler = Callable[["Context", Args], None]
-ActionHandler = Callable[["Context", dict[str, Any]], None]
 Validator = Callable[[dict[str, Any], dict[str, Any]], "dict[str, str] | dict[str, Any]"]
-ViewHandler = Callable[["Context", dict[str, Any], dict[str, Any]], None]
 
 
 @dataclass(frozen=True)

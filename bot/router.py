@@ -85,6 +85,8 @@ class Router:
         self.groups = list(groups)
         self._by_name: dict[str, Group] = {}
         for group in self.groups:
+            if not group.subcommands:  # buttons only (approval decisions): nothing to type
+                continue
             for name in (group.name, *group.aliases):
                 self._by_name[name] = group
 

@@ -11,7 +11,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.context import Services
+from bot.services import Services
 from bot.settings import Settings
 
 log = logging.getLogger("ona.bot")
@@ -82,8 +82,6 @@ def run_socket_mode(settings: Settings) -> int:
 def start_housekeeping(services: Services, *, checkpoint_interval: float = 3600) -> None:
     """Settle requests a crash left mid-execution, then expire and remind in the background; keep
     the audit trail's head in the log and the approvals channel (now, then at intervals)."""
-    if services.approvals is None:
-        return
     from bot.approvals.checkpoint import Checkpoints
     from bot.approvals.service import Sweeper
 
@@ -92,7 +90,7 @@ def start_housekeeping(services: Services, *, checkpoint_interval: float = 3600)
     except Exception:  # Ona or Slack unreachable at start: the next start or sweep retries
         log.exception("reconciling interrupted requests failed")
     Sweeper(services.approvals).start()
-    Checkpoints(services.approvals.flow.store, services.slack, services.approvals_channel,
+    Checkpoints(services.approvals.audit_store, services.slack, services.approvals.channel,
                 interval=checkpoint_interval).start()
 
 

@@ -1,5 +1,6 @@
 """One module per group of `/ona` commands. Adding a command = a module here + one line below."""
 
+from bot.approvals import listeners
 from bot.registry import Group
 from commands import (
     audit,
@@ -32,4 +33,5 @@ GROUPS: list[Group] = [
     requests.GROUP,
     explain.GROUP,
     audit.GROUP,
+    listeners.GROUP,  # Approve, Deny, Cancel: buttons, no subcommand
 ]

@@ -8,7 +8,7 @@ import time
 from bot import blocks as bk
 from bot.approvals.views import slack_date
 from bot.context import Context
-from bot.registry import Args, Group, Refused, UsageError
+from bot.registry import Args, Group, UsageError
 
 GROUP = Group("audit", "Audit trail")
 USAGE = "/ona audit [n]"
@@ -16,14 +16,12 @@ USAGE = "/ona audit [n]"
 
 @GROUP.command(usage="audit [n]", help="The last n audit entries (default 10, at most 40)")
 def show(ctx: Context, args: Args) -> None:
-    if ctx.services.approvals is None:
-        raise Refused("The audit trail is not configured on this bot.")
     count = 10
     if args.words:
         if len(args.words) > 1 or not args.words[0].isdigit() or not 1 <= int(args.words[0]) <= 40:
             raise UsageError("Give a number of entries from 1 to 40.", USAGE)
         count = int(args.words[0])
-    rows = ctx.services.approvals.flow.store.audit_rows(last=count)
+    rows = ctx.services.approvals.audit_tail(count)
     blocks: list = [bk.header(f"Audit trail: last {len(rows)}")]
     for row in reversed(rows):
         epoch = calendar.timegm(time.strptime(row["at"], "%Y-%m-%dT%H:%M:%SZ"))

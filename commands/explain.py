@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from bot import blocks as bk
 from bot.approvals.views import approvers_text
 from bot.context import Context
 from bot.durations import format_seconds
-from bot.registry import Args, Group, Refused, UsageError
-
-if TYPE_CHECKING:
-    from bot.approvals.service import ApprovalService
+from bot.registry import Args, Group, UsageError
 
 GROUP = Group("explain", "Who may do what")
 USAGE = "/ona explain <change> [@user]"
@@ -51,30 +47,28 @@ def _operation(words: list[str], known: set[str]) -> str | None:
     return found if found in known else None
 
 
-def _title(service: ApprovalService, name: str) -> str:
-    op = service.flow.operations.get(name)
-    if op is None and name == "members.grant_admin":
-        return "Make a member an admin"
-    return op.title if op else name
-
-
 @GROUP.command(usage="explain <change> [@user]", help="Who may request and approve a change")
 def explain(ctx: Context, args: Args) -> None:
     service = ctx.services.approvals
-    if service is None:
-        raise Refused("Approvals are not configured on this bot.")
     words = list(args.words)
     user_word = words.pop() if len(words) > 1 and words[-1].startswith(("<@", "@")) else None
     if not words:
         raise UsageError(f"Say which change: the command or what it is about. {EXAMPLES}", USAGE)
-    known = set(service.flow.operations) | set(service.flow.policy.operations)
+    known = service.operation_names()
     name = _operation(words, known)
     if name is None:
         group = ALIASES.get(words[0].lower(), words[0].lower())
         choices = sorted(p for p in PHRASES if p.startswith(group + " ") and PHRASES[p] in known)
         hint = ("Which one? " + ", ".join(f"`{c}`" for c in choices) + ".") if choices else EXAMPLES
         raise UsageError(f"I don't know the change `{' '.join(words)[:60]}`. {hint}", USAGE)
-    rule = service.flow.policy.rule(name)
+    user = None
+    if user_word:
+        found = _MENTION.match(user_word)
+        if not found:
+            raise UsageError("Name the user as a mention (@name, picked from the list).", USAGE)
+        user = found.group(1)
+    told = service.explain(ctx, name, user)
+    rule = told.rule
     lines = [
         f"*Requesters:* {approvers_text(rule.requesters)}",
         "*Approval:* none, runs at once" if not rule.needs_approval else
@@ -84,23 +78,15 @@ def explain(ctx: Context, args: Args) -> None:
         f"{'required' if rule.reason else 'optional'}",
         f"*Rule:* {bk.escape(rule.source)}",
     ]
-    if rule.needs_approval:  # a policy the organization cannot satisfy today, said plainly
-        shortfall = service.flow.shortfall(rule.approvers, rule.approvals, service.person(ctx, fresh=False))
-        if shortfall:
-            lines.append(f":warning: {shortfall}")
-    if user_word:
-        found = _MENTION.match(user_word)
-        if not found:
-            raise UsageError("Name the user as a mention (@name, picked from the list).", USAGE)
-        user = found.group(1)
-        directory = service.flow.directory
-        may_request = directory.matches(ctx.team_id, user, rule.requesters)
-        may_approve = directory.matches(ctx.team_id, user, rule.approvers)
+    if told.shortfall:  # a policy the organization cannot satisfy today, said plainly
+        lines.append(f":warning: {told.shortfall}")
+    if user:
+        may_request, may_approve = told.may_request, told.may_approve
         lines.append(f"<@{user}> {'may' if may_request else 'may not'} request it"
                      + (f" (as {approvers_text((may_request,))})" if may_request else "")
                      + f" and {'may' if may_approve and rule.needs_approval else 'may not'} approve it"
                      + (" (unless they requested it)" if may_approve and rule.needs_approval else "") + ".")
-    title = _title(service, name)
+    title = service.operation_title(name)
     heading = f"Who may {title[0].lower()}{title[1:]}"
     ctx.reply(bk.message([bk.section(f"*{bk.escape(heading)}?*\n" + "\n".join(lines))], text=heading))
 

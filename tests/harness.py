@@ -21,10 +21,10 @@ import httpx
 from bot.app import build_app
 from bot.approvals.policy import parse_policy
 from bot.bootstrap import build_services, slack_client
-from bot.context import Services
 from bot.localslack import LISTEN_BACKLOG, FakeSlack, SlackPayloads
 from bot.ona.client import OnaClient
 from bot.server import EVENTS_PATH, wsgi_app
+from bot.services import Services
 from bot.settings import Settings
 from bot.work import WorkPool
 from tests.secretscan import ARCHIVE

@@ -1,4 +1,4 @@
-"""The approval flow in Slack: the Mutator every change goes through, and what each decision shows.
+"""The approval flow in Slack: what every change goes through (`submit`), and what each decision shows.
 
 `submit` decides per the policy: run at once, show a dry run, or open a request (asking for a reason
 first when the policy wants one), post it to the approvals channel and tell the requester. Clicks
@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -21,21 +22,35 @@ from bot import blocks as bk
 from bot import replies
 from bot.approvals import views
 from bot.approvals.flow import ApprovalFlow, Decision, expected_after
+from bot.approvals.policy import Rule
 from bot.approvals.store import CANCELLED, FINAL, PENDING, Request, sha256
+from bot.approvals.views import DENY_CALLBACK, REASON_CALLBACK
 from bot.context import Context
 from bot.identity import Person
-from bot.registry import Group, Outcome, Refused
+from bot.registry import Group, Operation, Outcome, Refused
 
 log = logging.getLogger("ona.approvals")
 
-REASON_CALLBACK = "approval_reason"
-DENY_CALLBACK = "approval_deny"
-SHOW_SECRET = "approval:secret"
 SECRET_KEPT_FOR = 3600.0  # an undelivered one-time secret waits this long for its requester, sealed
 DB_TROUBLE = ("The bot cannot write to its database right now (its disk is full, or it is locked). "
               "Nothing was changed. Tell whoever runs the bot.")
 # Slack errors that mean the approval message will never be updated: stop trying.
 GONE = {"message_not_found", "channel_not_found", "cant_update_message", "is_archived", "not_in_channel"}
+
+
+class DeliveryClaims(Protocol):
+    def claim_delivery(self, key: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What `/ona explain` shows, as data: the rule, whether the organization can meet it today, and
+    for a named person the rule entries that admit them (None: they may not)."""
+
+    rule: Rule
+    shortfall: str | None
+    may_request: str | None = None
+    may_approve: str | None = None
 
 
 class ApprovalService:
@@ -45,6 +60,16 @@ class ApprovalService:
         self.slack = slack
         self.channel = channel
         self.secret_slack = secret_slack or slack  # for the DM that carries a one-time secret
+
+    @property
+    def deliveries(self) -> DeliveryClaims:
+        """Where Slack deliveries are claimed once (bot/app.py's duplicate check)."""
+        return self.flow.store
+
+    @property
+    def audit_store(self) -> Any:
+        """The audit trail's store, for the chain-head checkpoints (bot/approvals/checkpoint.py)."""
+        return self.flow.store
 
     def person(self, ctx: Context, *, fresh: bool = True) -> Person:
         """Who clicked or typed. Fresh by default: decisions and changes never trust a cached answer."""
@@ -83,11 +108,52 @@ class ApprovalService:
                               email=person.email, operation=f"read {group.name}", outcome=why[:300])
         raise Refused(why)
 
+    # --- what commands ask of approvals: the public interface ------------------------------------
+
+    def pending_for(self, team_id: str, user_id: str) -> list[tuple[Request, Operation, bool]]:
+        """Pending requests, each with whether this person may decide it (never their own)."""
+        viewer = self.flow.directory.person(team_id, user_id)
+        rows = []
+        for request in self.flow.store.in_states(PENDING, limit=50):
+            may = (request.requester_id != user_id and self.flow.directory.matches(
+                viewer.team_id, viewer.user_id, tuple(request.approvers)) is not None)
+            rows.append((request, self.flow.operations[request.operation], may))
+        return rows
+
+    def kept_secrets_for(self, ctx: Context) -> list[tuple[Request, str]]:
+        """The caller's results whose direct message failed, still waiting to be shown once."""
+        return [(r, self.title(r)) for r in self.flow.store.kept_secrets(ctx.user_id, self.flow.clock())
+                if r.requester_team == ctx.team_id]
+
+    def audit_tail(self, count: int) -> list[dict[str, Any]]:
+        return self.flow.store.audit_rows(last=count)
+
+    def operation_names(self) -> set[str]:
+        """Every name the policy knows an operation by (members.grant_admin included)."""
+        return set(self.flow.operations) | set(self.flow.policy.operations)
+
+    def operation_title(self, name: str) -> str:
+        op = self.flow.operations.get(name)
+        if op is None and name == "members.grant_admin":
+            return "Make a member an admin"
+        return op.title if op else name
+
+    def explain(self, ctx: Context, operation: str, user_id: str | None = None) -> Explanation:
+        """Who may request and approve `operation`, by which rule; for `user_id`, whether they may."""
+        rule = self.flow.policy.rule(operation)
+        shortfall = (self.flow.shortfall(rule.approvers, rule.approvals, self.person(ctx, fresh=False))
+                     if rule.needs_approval else None)
+        may_request = may_approve = None
+        if user_id:
+            may_request = self.flow.directory.matches(ctx.team_id, user_id, rule.requesters)
+            may_approve = self.flow.directory.matches(ctx.team_id, user_id, rule.approvers)
+        return Explanation(rule, shortfall, may_request, may_approve)
+
     def title(self, request_or_operation: Request | str) -> str:
         name = request_or_operation if isinstance(request_or_operation, str) else request_or_operation.operation
         return self.flow.operations[name].title
 
-    # --- the Mutator ----------------------------------------------------------------------------
+    # --- every change: submit ----------------------------------------------------------------------
 
     def submit(self, ctx: Context, operation: str, params: dict[str, Any]) -> None:
         actor = self.person(ctx)
@@ -379,13 +445,7 @@ class ApprovalService:
         self.tell_requester(request, Decision(request, "executed", request.result or ""))
 
     def publish_home(self, team_id: str, user_id: str) -> None:
-        viewer = self.flow.directory.person(team_id, user_id)
-        pending = []
-        for request in self.flow.store.in_states(PENDING, limit=50):
-            if request.requester_id == user_id:
-                continue
-            if self.flow.directory.matches(viewer.team_id, viewer.user_id, tuple(request.approvers)):
-                pending.append((request, self.flow.operations[request.operation], True))
+        pending = [row for row in self.pending_for(team_id, user_id) if row[2]]
         mine = [(r, self.flow.operations[r.operation], False) for r in self.flow.store.by_requester(user_id, limit=10)]
         self.slack.views_publish(user_id=user_id, view=views.home(pending, mine))
 

@@ -17,7 +17,14 @@ from bot.registry import Operation
 SECTION_CHUNK = 2900
 CHANNEL_SECTIONS = 1
 LIST_SECTIONS = 1
+# The buttons views draw and listeners.py answers: one name each, in one place.
+APPROVE = "approval:approve"
+DENY = "approval:deny"
+CANCEL = "approval:cancel"
 FULL_CHANGE = "approval:full"
+SHOW_SECRET = "approval:secret"
+REASON_CALLBACK = "approval_reason"
+DENY_CALLBACK = "approval_deny"
 STATE_LINE = {
     "succeeded": ":white_check_mark: *Approved and done*",
     "failed": ":x: *Approved, but not done*",
@@ -157,10 +164,10 @@ def decide_buttons(request: Request, op: Operation) -> Any:
     needed = _plural(request.approvals_needed, "approval")
     value = {"id": request.id, "h": request.hash}
     return bk.actions(
-        bk.button("Approve", "approval:approve", value, style="primary", confirm_with=bk.confirm(
+        bk.button("Approve", APPROVE, value, style="primary", confirm_with=bk.confirm(
             "Approve this change?", f"{bk.clip(op.title, 150)}, as shown above, runs in Ona as soon as it has "
             f"{needed}.", ok="Approve")),
-        bk.button("Deny", "approval:deny", {"id": request.id}, style="danger"),
+        bk.button("Deny", DENY, {"id": request.id}, style="danger"),
     )
 
 
@@ -210,7 +217,7 @@ def requester_notice(request: Request, title: str, permalink: str | None,
             f"It expires {slack_date(request.expires_at)}.")
     if shortfall:
         text += f"\n:warning: {shortfall}"
-    cancel = bk.button("Cancel request", "approval:cancel", {"id": request.id},
+    cancel = bk.button("Cancel request", CANCEL, {"id": request.id},
                        confirm_with=bk.confirm("Cancel this request?", "Approvers will no longer see buttons."))
     return bk.message([bk.section(text), bk.actions(cancel)], text=f"Request {request.id} is waiting for approval")
 

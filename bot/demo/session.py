@@ -30,12 +30,12 @@ from slack_bolt.request import BoltRequest
 from bot.app import build_app
 from bot.approvals.policy import DEFAULT_POLICY, Policy, load_policy, parse_policy
 from bot.bootstrap import build_services, policy_names, slack_client
-from bot.context import Services
 from bot.localslack import DEFAULT_USERS, FakeSlack, SlackPayloads
 from bot.mutations import operations_of
 from bot.ona.client import OnaClient
 from bot.ona.emulator import Emulator
 from bot.ona.models import DomainVerificationState
+from bot.services import Services
 from bot.settings import Settings
 from commands import GROUPS
 
