@@ -6,8 +6,8 @@ from typing import Any
 
 from bot import blocks as bk
 from bot.approvals import views
+from bot.approvals.model import PENDING
 from bot.approvals.service import DENY_CALLBACK, REASON_CALLBACK, SHOW_SECRET, ApprovalService
-from bot.approvals.store import PENDING
 from bot.context import Context
 from bot.registry import Args, Group, Refused, action_value
 
