@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import APPROVER, REQUESTER, Stack
-from bot.approvals.store import Store
+from bot.approvals.sqlite_store import SqliteStore as Store
 from bot.localslack import TEAM_ID
 
 INSERT = ("INSERT INTO requests (id, operation, policy_key, params, before, after, hash, state, requester_team, "
@@ -82,14 +82,14 @@ def _timed(rows: int, budget: float, one: Callable[[str], None]) -> float:
 
 def _sql(fields: dict) -> str:
     sets = ", ".join(f"{k} = ?" for k in ("state", "updated_at", *fields))
-    return f"UPDATE requests SET {sets} WHERE id = ? AND state IN (?)"
+    return f"UPDATE requests SET {sets} WHERE id = ? AND state IN (?) RETURNING *"
 
 
 def _raw_step(conn: sqlite3.Connection, request_id: str) -> None:
     for before, after, fields in STEPS:
         values = {**fields, **({"decided_at": time.time()} if "decided_at" in fields else {})}
-        cursor = conn.execute(_sql(fields), [after, time.time(), *values.values(), request_id, before])
-        assert cursor.rowcount == 1
+        rows = conn.execute(_sql(fields), [after, time.time(), *values.values(), request_id, before]).fetchall()
+        assert len(rows) == 1
 
 
 def _open(path: str) -> sqlite3.Connection:
@@ -125,7 +125,7 @@ def transitions(directory: Path, *, rows: int, budget: float) -> TransitionRepor
             c = _open(each_db.path)
             try:
                 values = {**fields, **({"decided_at": time.time()} if "decided_at" in fields else {})}
-                c.execute(_sql(fields), [after, time.time(), *values.values(), request_id, before])
+                c.execute(_sql(fields), [after, time.time(), *values.values(), request_id, before]).fetchall()
             finally:
                 c.close()
 

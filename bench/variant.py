@@ -85,7 +85,7 @@ def decoupled(threads: int, max_pending: int) -> None:
 def per_thread_connections() -> None:
     """Store keeps one SQLite connection per thread open instead of one per call (no connect, PRAGMAs,
     schema parse and last-close WAL checkpoint on every statement)."""
-    from bot.approvals.store import Store
+    from bot.approvals.sqlite_store import SqliteStore as Store
 
     local = threading.local()
 

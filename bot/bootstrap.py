@@ -14,8 +14,9 @@ from bot.app import build_app
 from bot.approvals.flow import ApprovalFlow
 from bot.approvals.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from bot.approvals.policy_check import PolicyText, static_problems
+from bot.approvals.sealing import Sealer
 from bot.approvals.service import ApprovalService
-from bot.approvals.store import Sealer, Store
+from bot.approvals.store import open_store
 from bot.identity import Directory, Installation
 from bot.mutations import operations_of
 from bot.ona.client import OnaClient
@@ -97,7 +98,7 @@ def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: W
                                  else None, old_keys=settings.old_seal_keys(),
                                  legacy=settings.slack_signing_secret.get_secret_value())
     flow = ApprovalFlow(
-        Store(settings.db_path, audit_key=audit_key),
+        open_store(settings.db_path, audit_key=audit_key),
         policy or load_settings_policy(settings, groups),
         Directory(slack, ona, ttl=directory_ttl),
         operations,

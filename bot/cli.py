@@ -85,8 +85,9 @@ def _audit(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
+    from bot.approvals import audit_trail
     from bot.approvals.audit_chain import OK, TAMPERED, Head
-    from bot.approvals.store import Store
+    from bot.approvals.store import open_store
 
     path = Path(args.db or os.environ.get("ONA_BOT_DB", "ona-bot.db"))
     if not path.exists():
@@ -99,16 +100,16 @@ def _audit(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"ona-bot: --head: {exc}", file=sys.stderr)
             return 2
-    store = Store(path, audit_key=os.environ.get("ONA_BOT_AUDIT_KEY") or None)
+    store = open_store(path, audit_key=os.environ.get("ONA_BOT_AUDIT_KEY") or None)
     if args.audit_command == "head":
         print(store.audit_head() or "0:" + "0" * 64)
         return 0
     if args.audit_command == "verify":
-        verdict = store.audit_verdict(head)
+        verdict = audit_trail.verdict(store, head)
         label = {OK: "OK", TAMPERED: "TAMPERED"}.get(verdict.status, "CANNOT VERIFY")
         print(f"{label}: {verdict.message}")
         return {OK: 0, TAMPERED: 1}.get(verdict.status, 2)
-    sys.stdout.write(store.export_audit(args.format))
+    sys.stdout.write(audit_trail.export(store, args.format))
     return 0
 
 

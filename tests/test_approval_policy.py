@@ -88,7 +88,7 @@ def test_explain_says_who_and_by_which_rule(emulator, slack) -> None:
 
 
 def test_audit_cli_verify_and_export(tmp_path: Path) -> None:
-    from bot.approvals.store import Store
+    from bot.approvals.sqlite_store import SqliteStore as Store
 
     db = tmp_path / "bot.db"
     store = Store(db)

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.approvals.store import EXECUTING
+from bot.approvals import audit_trail
+from bot.approvals.model import EXECUTING
 from bot.localslack import FakeSlack, text_input
 from bot.ona.models import OrganizationRole
 from tests.harness import (
@@ -322,15 +323,15 @@ def test_crash_after_the_ona_call_is_settled_as_succeeded(abot: BotHarness, emul
 def test_audit_verify_names_the_altered_and_the_removed_row(abot: BotHarness, emulator) -> None:
     posted = request_banner_off(abot)
     approve(abot, posted, "U0BOB").reply()
-    ok, message = store(abot).verify_audit()
+    ok, message = audit_trail.verify(store(abot))
     assert ok, message
     with sqlite3.connect(abot.settings.db_path) as conn:
         conn.execute("UPDATE audit SET outcome = 'approve (edited)' WHERE seq = 2")
-    ok, message = store(abot).verify_audit()
+    ok, message = audit_trail.verify(store(abot))
     assert not ok and message == "row 2 was altered"
     with sqlite3.connect(abot.settings.db_path) as conn:
         conn.execute("DELETE FROM audit WHERE seq = 2")
-    ok, message = store(abot).verify_audit()
+    ok, message = audit_trail.verify(store(abot))
     assert not ok and "row 2 was removed" in message
 
 
@@ -393,7 +394,7 @@ def test_approve_clicks_from_four_processes_sharing_the_database_execute_once(
         assert set(json.loads(out)["statuses"]) == {200}
     assert len(emulator.calls("UpdateAnnouncementBanner")) == 1  # 48 clicks, one mutation
     assert only_request(abot).state == "succeeded"
-    assert store(abot).verify_audit()[0]
+    assert audit_trail.verify(store(abot))[0]
     assert [r["action"] for r in store(abot).audit_rows()].count("execute") == 1
 
 

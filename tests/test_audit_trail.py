@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from bot.approvals.checkpoint import Checkpoints
-from bot.approvals.store import Store
+from bot.approvals.sqlite_store import SqliteStore as Store
 from bot.bootstrap import slack_client
 from bot.localslack import FakeSlack
 from tests.harness import BOT_TOKEN, BotHarness, make_harness, message_text, wait_until

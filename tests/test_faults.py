@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.approvals.store import APPROVED, EXECUTING, FINAL, PENDING
+from bot.approvals import audit_trail
+from bot.approvals.model import APPROVED, EXECUTING, FINAL, PENDING
 from bot.localslack import FakeSlack, text_input
 from tests.harness import APPROVAL_POLICY, SIGNING_SECRET, BotHarness, message_text, wait_until
 from tests.workers.bots import SHORT_TIMEOUT, build_harness, close_harness
@@ -217,7 +218,7 @@ def test_approved_request_whose_execution_hits_unavailable_ends_failed_and_can_b
     assert states == ["failed", "succeeded"]
     assert emulator.state.banner.enabled is False
     assert [c["code"] for c in logged(emulator, "UpdateAnnouncementBanner")] == ["unavailable", None]
-    assert store(abot).verify_audit()[0]
+    assert audit_trail.verify(store(abot))[0]
 
 
 def test_approved_request_whose_execution_hangs_is_failed_as_maybe_applied_and_not_sent_again(

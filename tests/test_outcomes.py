@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from bot.approvals.store import EXECUTING, PENDING
+from bot.approvals.model import EXECUTING, PENDING
 from bot.localslack import FakeSlack, text_input
 from bot.ona.client import OnaClient
 from bot.ona.models import SSOConfigurationState

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import replies
 from bot.approvals.audit_chain import Head
-from bot.approvals.store import Store
+from bot.approvals.store import RequestStore
 
 log = logging.getLogger("ona.audit")
 
@@ -31,7 +31,7 @@ def checkpoint_text(head: Head) -> str:
 
 
 class Checkpoints:
-    def __init__(self, store: Store, slack: WebClient | None, channel: str | None, *, interval: float,
+    def __init__(self, store: RequestStore, slack: WebClient | None, channel: str | None, *, interval: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.slack = slack

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from bot import usertext
-from bot.approvals.policy import Policy, Rule
-from bot.approvals.store import (
+from bot.approvals.model import (
     APPROVED,
     CANCELLED,
     CONFLICT,
@@ -30,12 +29,13 @@ from bot.approvals.store import (
     REDACTED,
     SUCCEEDED,
     Request,
-    Sealer,
-    Store,
     canonical,
     new_request_id,
     sha256,
 )
+from bot.approvals.policy import Policy, Rule
+from bot.approvals.sealing import Sealer
+from bot.approvals.store import RequestStore
 from bot.identity import Directory, Person
 from bot.ona.client import OnaClient
 from bot.ona.errors import OnaError, unknown_outcome
@@ -83,7 +83,7 @@ def expected_after(params: dict[str, Any], before: dict[str, Any]) -> dict[str, 
 
 
 class ApprovalFlow:
-    def __init__(self, store: Store, policy: Policy, directory: Directory, operations: dict[str, Operation],
+    def __init__(self, store: RequestStore, policy: Policy, directory: Directory, operations: dict[str, Operation],
                  ona: OnaClient, sealer: Sealer, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.policy = policy
@@ -165,7 +165,7 @@ class ApprovalFlow:
             approvers=list(rule.approvers), created_at=now, expires_at=now + rule.ttl_seconds, origin=origin,
             sealed=self.sealer.seal(secret) if secret else None,
         )
-        self.store.create_request(request)
+        self.store.create(request)
         if not draft:
             self._audit("request", actor, request, outcome="pending")
         return request
@@ -177,9 +177,8 @@ class ApprovalFlow:
         reason = usertext.one_paragraph(reason)
         # The Approve button's hash binds what approvers read, the reason included.
         bound = request_hash(request.id, request.operation, request.params, request.before, reason)
-        if not self.store.transition(request_id, DRAFT, PENDING, reason=reason, hash=bound):
+        if not (request := self.store.transition(request_id, DRAFT, PENDING, reason=reason, hash=bound)):
             raise Refused("This request was already submitted or has expired.")
-        request = self._get(request_id)
         self._audit("request", actor, request, outcome="pending")
         return request
 
@@ -199,18 +198,19 @@ class ApprovalFlow:
         if len(votes) < request.approvals_needed:
             return Decision(request, "vote", votes=votes,
                             message=f"{len(votes)} of {request.approvals_needed} approvals")
-        if not self.store.transition(request_id, PENDING, APPROVED, decided_by=actor.user_id,
-                                     decided_at=self.clock()):
+        if not (approved := self.store.transition(request_id, PENDING, APPROVED, decided_by=actor.user_id,
+                                                  decided_at=self.clock())):
             return self._already(self._get(request_id))
-        return self.execute(self._get(request_id), actor, votes)
+        return self.execute(approved, actor, votes)
 
     def execute(self, request: Request, actor: Person, votes: list[dict[str, Any]] | None = None) -> Decision:
         """Run the change once: approved → executing is the single winner's ticket."""
         votes = votes if votes is not None else self.store.votes(request.id)
         if self.clock() >= request.expires_at:
-            self.store.transition(request.id, APPROVED, EXPIRED, note="approved too late to run before expiry")
+            moved = self.store.transition(request.id, APPROVED, EXPIRED,
+                                          note="approved too late to run before expiry")
             self._audit("expire", actor, request, outcome="lapsed before execution")
-            return Decision(self._get(request.id), "expired", "The request expired before it could run.")
+            return Decision(moved or self._get(request.id), "expired", "The request expired before it could run.")
         if not self.store.transition(request.id, APPROVED, EXECUTING):
             return self._already(self._get(request.id))
         op = self.operations[request.operation]
@@ -219,26 +219,27 @@ class ApprovalFlow:
         except ValueError:  # sealed under a key no longer at hand: fail now, never stay `executing`
             log.error("request %s: its sealed secret opens with none of the seal keys (set ONA_BOT_SEAL_OLD_KEYS "
                       "to the previous ONA_BOT_SEAL_KEY, or restore the .seal-key file)", request.id)
-            self.store.transition(request.id, EXECUTING, FAILED, result=UNSEALABLE, sealed=None)
+            moved = self.store.transition(request.id, EXECUTING, FAILED, result=UNSEALABLE, sealed=None)
             self._audit("execute", actor, request, outcome="not run: sealed secret cannot be opened")
-            return Decision(self._get(request.id), "executed", UNSEALABLE, votes=votes)
+            return Decision(moved or self._get(request.id), "executed", UNSEALABLE, votes=votes)
         revoked = self._revoked(request)
         if revoked:  # who asked, or who approved, is no longer allowed to: nothing runs
-            self.store.transition(request.id, EXECUTING, FAILED, result=revoked, sealed=None)
+            moved = self.store.transition(request.id, EXECUTING, FAILED, result=revoked, sealed=None)
             self._audit("execute", actor, request, outcome=f"not run: {revoked}"[:300])
-            return Decision(self._get(request.id), "executed", revoked, votes=votes)
+            return Decision(moved or self._get(request.id), "executed", revoked, votes=votes)
         try:
             now = self.read_before(request.operation, request.params)
         except OnaError as exc:
             text = ("Not run: Ona could not be read to check that nothing changed since the request. "
                     "Nothing was changed; ask again later.")
-            self.store.transition(request.id, EXECUTING, FAILED, result=text, sealed=None)
+            moved = self.store.transition(request.id, EXECUTING, FAILED, result=text, sealed=None)
             self._audit("execute", actor, request, outcome=f"failed: could not re-read Ona ({exc.code})")
-            return Decision(self._get(request.id), "executed", f":x: {text}", votes=votes)
+            return Decision(moved or self._get(request.id), "executed", f":x: {text}", votes=votes)
         if canonical(now) != canonical(request.before):
-            self.store.transition(request.id, EXECUTING, CONFLICT, note="Ona changed after the request")
+            moved = self.store.transition(request.id, EXECUTING, CONFLICT,
+                                          note="Ona changed after the request")
             self._audit("execute", actor, request, outcome="conflict: Ona changed since the request")
-            return Decision(self._get(request.id), "conflict",
+            return Decision(moved or self._get(request.id), "conflict",
                             "Ona changed since the request was made, so it was not run. Please ask again.")
         params = {**request.params, **secret}
         try:
@@ -249,21 +250,21 @@ class ApprovalFlow:
             unknown = exc.may_have_applied
             result = (unknown_outcome(exc, op.check) if unknown
                       else f"Nothing was changed: {exc.user_message}")[:500]
-            if not self.store.transition(request.id, EXECUTING, FAILED, result=result, sealed=None,
-                                         note=OUTCOME_UNKNOWN if unknown else None):
+            if not (failed := self.store.transition(request.id, EXECUTING, FAILED, result=result, sealed=None,
+                                                    note=OUTCOME_UNKNOWN if unknown else None)):
                 return self._already(self._get(request.id))
             self._audit("execute", actor, request, outcome=f"failed: {exc.code}" + (" (may have applied)"
                                                                                    if unknown else ""))
-            return Decision(self._get(request.id), "executed",
+            return Decision(failed, "executed",
                             f":warning: Outcome unknown. {result}" if unknown else f":x: Not done. {result}",
                             votes=votes)
         secret_hash = sha256(outcome.secret) if outcome.secret else None
-        if not self.store.transition(request.id, EXECUTING, SUCCEEDED, result=outcome.text[:500],
-                                     secret_sha256=secret_hash, sealed=None):
+        if not (succeeded := self.store.transition(request.id, EXECUTING, SUCCEEDED, result=outcome.text[:500],
+                                                   secret_sha256=secret_hash, sealed=None)):
             # Another process settled it meanwhile (a restart's reconcile): say what the store says.
             return self._already(self._get(request.id))
         self._audit("execute", actor, request, outcome="succeeded")
-        return Decision(self._get(request.id), "executed", outcome.text, outcome=outcome, votes=votes)
+        return Decision(succeeded, "executed", outcome.text, outcome=outcome, votes=votes)
 
     def shortfall(self, approvers: tuple[str, ...], needed: int, requester: Person) -> str | None:
         """Why a request cannot get its approvals as things stand, in words; None when it can."""
@@ -303,27 +304,27 @@ class ApprovalFlow:
             self._refuse(actor, request, "To withdraw your own request, cancel it.")
         self._check_approver_audited(request, actor)
         reason = usertext.one_paragraph(reason)
-        if not self.store.transition(request_id, PENDING, DENIED, decided_by=actor.user_id,
-                                     decided_at=self.clock(), note=reason, sealed=None):
+        if not (denied := self.store.transition(request_id, PENDING, DENIED, decided_by=actor.user_id,
+                                                decided_at=self.clock(), note=reason, sealed=None)):
             return self._already(self._get(request_id))
         self._audit("deny", actor, request, outcome=f"denied: {reason}"[:300])
-        return Decision(self._get(request_id), "denied", reason)
+        return Decision(denied, "denied", reason)
 
     def cancel(self, request_id: str, actor: Person) -> Decision:
         request = self._get(request_id, actor)
         if actor.user_id != request.requester_id:
             self._refuse(actor, request, "Only the requester can cancel a request.")
-        if not self.store.transition(request_id, {PENDING, DRAFT}, CANCELLED, decided_by=actor.user_id,
-                                     decided_at=self.clock(), sealed=None):
+        if not (cancelled := self.store.transition(request_id, {PENDING, DRAFT}, CANCELLED,
+                                                   decided_by=actor.user_id, decided_at=self.clock(), sealed=None)):
             return self._already(self._get(request_id))
         self._audit("cancel", actor, request, outcome="cancelled")
-        return Decision(self._get(request_id), "cancelled")
+        return Decision(cancelled, "cancelled")
 
     def expire(self, request: Request) -> Decision:
-        if self.store.transition(request.id, {PENDING, DRAFT, APPROVED}, EXPIRED, decided_at=self.clock(),
-                                 sealed=None):
+        if expired := self.store.transition(request.id, {PENDING, DRAFT, APPROVED}, EXPIRED,
+                                            decided_at=self.clock(), sealed=None):
             self._audit("expire", None, request, outcome="expired")
-        return Decision(self._get(request.id), "expired", "This request expired.")
+        return Decision(expired or self._get(request.id), "expired", "This request expired.")
 
     def overdue(self) -> list[Request]:
         return self.store.overdue(self.clock())
@@ -366,7 +367,7 @@ class ApprovalFlow:
             if not moved:
                 continue  # settled meanwhile by another process
             self._audit("reconcile", None, request, outcome=outcome)
-            settled.append(self._get(request.id))
+            settled.append(moved)
         return settled
 
     # --- helpers --------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ rules and state are flow.py; this module only moves between them and Slack.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,8 +21,9 @@ from bot import blocks as bk
 from bot import replies
 from bot.approvals import views
 from bot.approvals.flow import ApprovalFlow, Decision, expected_after
+from bot.approvals.model import CANCELLED, FINAL, PENDING, Request, sha256
 from bot.approvals.policy import Rule
-from bot.approvals.store import CANCELLED, FINAL, PENDING, Request, sha256
+from bot.approvals.store import StoreUnavailable
 from bot.approvals.views import DENY_CALLBACK, REASON_CALLBACK
 from bot.context import Context
 from bot.identity import Person
@@ -183,7 +183,7 @@ class ApprovalService:
             return
         try:
             request = self.flow.open(actor, operation, params, reason=ctx.reason or "", origin=ctx.origin())
-        except sqlite3.OperationalError as exc:
+        except StoreUnavailable as exc:
             log.error("configuration error: the database cannot be written (%s)", exc)
             raise Refused(DB_TROUBLE) from None
         self._publish(ctx, request)
@@ -202,7 +202,7 @@ class ApprovalService:
         try:
             self.flow.store.audit(**audit, outcome="succeeded" + (
                 f" (secret sha256 {sha256(outcome.secret)[:12]}…)" if outcome.secret else ""))
-        except sqlite3.OperationalError as exc:  # the change ran: say so, and that it went unrecorded
+        except StoreUnavailable as exc:  # the change ran: say so, and that it went unrecorded
             log.error("configuration error: the audit trail cannot be written (%s); %s ran unrecorded", exc,
                       operation)
             reply["blocks"].append(bk.context(":warning: The bot could not record this change in its audit "

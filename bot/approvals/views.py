@@ -8,8 +8,8 @@ from typing import Any
 
 from bot import blocks as bk
 from bot import usertext
+from bot.approvals.model import DRAFT, PENDING, REDACTED, Request
 from bot.approvals.policy import Rule
-from bot.approvals.store import DRAFT, PENDING, REDACTED, Request
 from bot.registry import Operation
 
 # A diff is cut into sections Slack accepts (3,000 characters each); past CHANNEL_SECTIONS of them (about

@@ -1,0 +1,101 @@
+"""An approval request as the flow sees it, whatever database keeps it: its fields, its states, and the
+canonical text that hashes bind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class RequestState(StrEnum):
+    """str-valued: stored as the plain text, and equal to it (`state == "pending"` holds)."""
+
+    DRAFT = "draft"  # waiting for the requester's reason
+    PENDING = "pending"
+    APPROVED = "approved"
+    EXECUTING = "executing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    CONFLICT = "conflict"
+
+
+DRAFT, PENDING, APPROVED, EXECUTING = (RequestState.DRAFT, RequestState.PENDING, RequestState.APPROVED,
+                                       RequestState.EXECUTING)
+SUCCEEDED, FAILED, DENIED, EXPIRED, CANCELLED, CONFLICT = (
+    RequestState.SUCCEEDED, RequestState.FAILED, RequestState.DENIED, RequestState.EXPIRED,
+    RequestState.CANCELLED, RequestState.CONFLICT)
+FINAL = frozenset({SUCCEEDED, FAILED, DENIED, EXPIRED, CANCELLED, CONFLICT})
+REDACTED = "«redacted»"
+JSON_FIELDS = ("params", "before", "after", "origin", "approvers")  # stored as canonical JSON text
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def new_request_id() -> str:
+    return "R" + uuid.uuid4().hex[:10].upper()
+
+
+@dataclass
+class Request:
+    id: str
+    operation: str
+    policy_key: str
+    params: dict[str, Any]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    hash: str
+    state: RequestState
+    requester_team: str
+    requester_id: str
+    requester_email: str | None
+    reason: str
+    approvals_needed: int
+    approvers: list[str]
+    created_at: float
+    expires_at: float
+    origin: dict[str, Any]
+    channel: str | None = None
+    ts: str | None = None
+    decided_by: str | None = None
+    decided_at: float | None = None
+    note: str | None = None
+    result: str | None = None
+    secret_sha256: str | None = None
+    reminded: int = 0
+    sealed: str | None = None
+    updated_at: float | None = None
+    message_state: RequestState | None = None  # the state the channel message shows (chat.update can fail)
+    secret_until: float | None = None  # a result secret kept sealed for the requester until then
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Request:
+        data = dict(row)
+        for key in JSON_FIELDS:
+            data[key] = json.loads(data[key] or ("[]" if key == "approvers" else "{}"))
+        data["state"] = RequestState(data["state"])
+        if data.get("message_state"):
+            data["message_state"] = RequestState(data["message_state"])
+        return cls(**data)
+
+    def to_row(self) -> dict[str, Any]:
+        """The columns as stored: JSON fields as canonical text, states as their text."""
+        row = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        for key in JSON_FIELDS:
+            row[key] = canonical(row[key])
+        for key in ("state", "message_state"):
+            row[key] = str(row[key]) if row[key] is not None else None
+        return row
