@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bot.approvals.sealing import Sealer, seal_key_file
-from bot.approvals.service import SHOW_SECRET
+from bot.approvals.views import SHOW_SECRET
 from bot.localslack import FakeSlack, text_input
 from tests.harness import (
     APPROVAL_POLICY,
