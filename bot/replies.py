@@ -7,7 +7,8 @@ from typing import Any
 from slack_sdk.models.blocks import PlainTextObject, SectionBlock
 
 from bot import blocks as bk
-from bot.ona.errors import OnaError, OnaTransportError, unknown_outcome
+from bot.ona import errors
+from bot.ona.errors import OnaError, unknown_outcome
 from bot.registry import Operation, Outcome
 
 
@@ -19,33 +20,38 @@ def usage(message: str, usage_lines: list[str]) -> dict[str, Any]:
     )
 
 
+# What a person is told for each kind of Ona's error, by exception class (the one place for these words):
+# {detail} is Ona's message, {nothing_changed} is said of a change only.
+_WORDING: dict[type[OnaError], str] = {
+    errors.PermissionDenied: ":no_entry: The bot's Ona API key is not an admin of this organization.{nothing_changed}",
+    errors.Unauthenticated: ":no_entry: Ona rejected the bot's API key (expired or revoked?).{nothing_changed}",
+    errors.InvalidArgument: ":warning: Ona rejected the change: {detail}",
+    errors.NotFound: ":mag: Ona has no such thing: {detail}",
+    errors.AlreadyExists: ":information_source: It already exists: {detail}",
+    errors.FailedPrecondition: ":warning: Ona cannot do that yet: {detail}",
+}
+# Ona did not answer, or refused before acting (a transport failure, unavailable, too slow, rate-limited).
+_NOT_ANSWERED = (errors.OnaTransportError, errors.Unavailable, errors.DeadlineExceeded, errors.ResourceExhausted)
+
+
 def ona_error(exc: OnaError, *, mutating: bool, check: str = "") -> dict[str, Any]:
     """Ona's error in words an on-call admin can act on. Never a traceback, never a secret.
 
     A change whose answer does not prove that it failed (a timeout, a dropped connection, a gateway's
     502/503/504, `unavailable`, `deadline_exceeded`: `may_have_applied`) is reported as unknown, with
     what to check (`check`); only an answer that proves Ona did not act says "nothing was changed"."""
-    code = exc.code
-    nothing_changed = " Nothing was changed." if mutating else ""
     if mutating and exc.may_have_applied:
         text = f":hourglass: {unknown_outcome(exc, check)}"
-    elif code == "permission_denied":
-        text = f":no_entry: The bot's Ona API key is not an admin of this organization.{nothing_changed}"
-    elif code == "unauthenticated":
-        text = f":no_entry: Ona rejected the bot's API key (expired or revoked?).{nothing_changed}"
-    elif code == "invalid_argument":
-        text = f":warning: Ona rejected the change: {bk.escape(exc.message)}"
-    elif code == "not_found":
-        text = f":mag: Ona has no such thing: {bk.escape(exc.message)}"
-    elif code == "already_exists":
-        text = f":information_source: It already exists: {bk.escape(exc.message)}"
-    elif code == "failed_precondition":
-        text = f":warning: Ona cannot do that yet: {bk.escape(exc.message)}"
-    elif code in ("unavailable", "deadline_exceeded", "resource_exhausted") or isinstance(exc, OnaTransportError):
+    elif isinstance(exc, _NOT_ANSWERED):
         # A read, or a change that provably did not reach Ona (never connected, rate-limited).
         text = f":satellite: Ona did not answer{'; nothing was changed' if mutating else ''}. Try again in a minute."
     else:
-        text = f":x: Ona answered with an error ({bk.escape(code)}): {bk.escape(exc.user_message)}"
+        wording = next((w for cls, w in _WORDING.items() if isinstance(exc, cls)), None)
+        if wording is None:
+            text = f":x: Ona answered with an error ({bk.escape(exc.code)}): {bk.escape(exc.user_message)}"
+        else:
+            text = wording.format(detail=bk.escape(exc.message), nothing_changed=" Nothing was changed." if mutating
+                                  else "")
     return bk.message([bk.section(text)], text=text)
 
 

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 import bot.demo as demo
-from bot.demo.render import Renderer, Style, Viewer, width_of
+from bot.demo.mrkdwn import Viewer
+from bot.demo.render import Renderer
 from bot.demo.session import Session
 from bot.demo.shell import Shell
+from bot.demo.terminal import Style, width_of
 from tests.blockkit import check_call
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.demo.render import plain_text
+from bot.demo.mrkdwn import plain_text
 
 KINDS = {"plain_text_input": "text", "number_input": "number", "static_select": "select",
          "multi_static_select": "multi", "checkboxes": "checkboxes"}

@@ -4,6 +4,8 @@ Every line becomes the request Slack would send (Session), and every Slack call 
 answer is sorted by who can see it: ephemeral replies and modals go to the person who acted, channel
 messages to whoever is in that channel, direct messages to their addressee. What someone cannot see
 yet waits for them (shown when the shell switches to them or to that channel).
+
+The sorting is ``audience.py``'s, the modals ``modals.py``'s; this module reads lines and runs them.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
-from bot.demo.forms import Form, FormError
-from bot.demo.render import Button, Renderer, Style, Viewer, confirm_text, span
-from bot.demo.session import APPROVALS_CHANNEL, ROLES, USERS, Exchange, Result, Session, channel_id
+from bot.demo.audience import Audience
+from bot.demo.forms import Form
+from bot.demo.modals import Modals
+from bot.demo.mrkdwn import Viewer
+from bot.demo.render import Button, Renderer, confirm_text
+from bot.demo.session import APPROVALS_CHANNEL, ROLES, USERS, Session, channel_id
+from bot.demo.shown import Quit, Shown, Source
+from bot.demo.terminal import Style, span
 from bot.localslack import DEFAULT_USERS
 
 HELP = """\
@@ -46,33 +52,7 @@ Lines starting with # are comments; a script prints them."""
 SHELL_COMMANDS = (":as", ":in", ":click", ":home", ":dns", ":who", ":help", ":quit", ":exit")
 
 
-@dataclass
-class Source:
-    """Where a shown item lives, so a click on its buttons sends the payload Slack would send."""
-
-    kind: str  # "ephemeral" | "message" | "view"
-    channel: str | None = None
-    ts: str | None = None
-    view: dict[str, Any] | None = None
-
-
-@dataclass
-class Shown:
-    """Something a person sees: a message, a modal or the Home tab, under a label."""
-
-    label: str
-    payload: dict[str, Any]
-    source: Source | None = None
-    form: Form | None = None
-    errors: dict[str, str] = field(default_factory=dict)
-    only: set[str] | None = None
-
-
-class Quit(Exception):
-    """:quit, Ctrl-D or Ctrl-C: leave the shell."""
-
-
-class Shell:
+class Shell(Modals, Audience):
     def __init__(self, session: Session, out: TextIO, *, color: bool = False, width: int = 80,
                  script: bool = False) -> None:
         self.session = session
@@ -367,224 +347,3 @@ class Shell:
         if result.response_url:
             self.click_sources[result.response_url.split(self.session.slack.url, 1)[1]] = source
         self.show(result)
-
-    # --- modals ---------------------------------------------------------------------------------
-
-    @property
-    def form(self) -> Form | None:
-        return self.forms[-1] if self.forms else None
-
-    def answer(self, line: str) -> bool:
-        """A script's `> Field: value`, `> submit` or `> cancel` for the open modal. True when
-        the modal was submitted or closed (the end of a step)."""
-        form = self.form
-        body = line[1:].strip()
-        if form is None:
-            self.note("No modal is open: `>` lines answer the modal the line before them opened.")
-            return False
-        if body.lower() in ("submit", ""):
-            if not form.submit_label:
-                self.note("This modal has no submit button: > cancel closes it.")
-                return False
-            self.submit_form()
-            return True
-        if body.lower() in ("cancel", "close"):
-            self.close_forms()
-            return True
-        name, sep, value = body.partition(":")
-        if not sep:
-            self.note("Write > Field: value, > submit or > cancel.")
-            return False
-        try:
-            f = form.find(name)
-            form.set(f, value)
-        except FormError as exc:
-            self.note(str(exc))
-        return False
-
-    def close_forms(self) -> None:
-        if self.forms:
-            self.note(f"(closed “{self.forms[-1].title}” without submitting)")
-        self.forms.clear()
-
-    def submit_form(self) -> dict[str, str]:
-        """Submit the open modal as Slack would: its own checks first, then the bot's (errors shown
-        inline); the bot may answer with the next view. Returns the errors, if any."""
-        form = self.form
-        assert form is not None
-        errors = form.client_errors()
-        if errors:
-            self.render([self._form_item(form, errors=errors, only=set(errors), note=" · not sent")], [])
-            return errors
-        result = self.session.submit(self.user_id, form.submission_view(), form.state_values())
-        return self.show(result, submitted=form)
-
-    def fill(self, ask: Callable[..., str]) -> None:
-        """Interactive: ask for every field, submit, ask again for the fields at fault; until the
-        modal closes. "n" at the submit question closes it (like its ✕); Ctrl-C and Ctrl-D leave."""
-        todo: set[str] | None = None
-        self.note("Fill in the form: Enter keeps the value in [brackets], - clears it.")
-        try:
-            while self.form is not None:
-                form = self.form
-                for f in form.fields:
-                    if todo is None or f.block_id in todo:
-                        self.ask_field(form, f, ask)
-                label = form.submit_label
-                if not label:
-                    ask("(Enter closes it) ")
-                    self.forms.pop()
-                    continue
-                if ask(f"Submit “{label}”? [Y/n] ").strip().lower() in ("n", "no"):
-                    self.close_forms()
-                    return
-                errors = self.submit_form()
-                todo = set(errors) if errors and self.form is form else None
-        except (KeyboardInterrupt, EOFError):
-            self.say()
-            self.close_forms()
-            raise Quit from None
-
-    def ask_field(self, form: Form, f: Any, ask: Callable[..., str]) -> None:
-        renderer = self.renderer()
-        if f.options:  # numbered choices; a no-break space keeps each number with its label
-            cells = [f"{span('bold', str(i))}\u00a0{label.replace(' ', chr(0xA0))}"
-                     for i, (_, label) in enumerate(f.options, 1)]
-            self.say(renderer.text("   ".join(cells), indent="  "))
-        while True:
-            how = f" ({f.describe()})" if f.kind not in ("text", "other") else ""
-            raw = ask(f"{f.label} [{form.shown(f)}]{how}: ")
-            if raw == "":
-                return
-            try:
-                form.set(f, raw)
-                return
-            except FormError as exc:
-                self.note(str(exc))
-
-    # --- what the bot sent ----------------------------------------------------------------------
-
-    def show(self, result: Result, *, submitted: Form | None = None, home: bool = False) -> dict[str, str]:
-        """Sort what one request caused by who sees it; show what the current person sees."""
-        items: list[Shown] = []
-        notices: list[str] = []
-        errors: dict[str, str] = {}
-        modal_changed = False
-        if result.status >= 400:
-            notices.append(f"Slack got HTTP {result.status} from the bot: nothing handled this.")
-        if submitted is not None and result.status < 400:
-            action = result.ack.get("response_action")
-            if action == "errors":
-                errors = {k: str(v) for k, v in (result.ack.get("errors") or {}).items()}
-                items.append(self._form_item(submitted, errors=errors, only=set(errors), note=" · not saved"))
-            elif action in ("update", "push") and isinstance(result.ack.get("view"), dict):
-                view_id = submitted.view_id if action == "update" else f"{submitted.view_id}+"
-                new = Form(view_id, result.ack["view"])
-                if action == "update":
-                    self.forms[-1] = new
-                else:
-                    self.forms.append(new)
-                modal_changed = True
-            elif action == "clear":
-                self.forms.clear()
-            elif self.forms:
-                self.forms.pop()
-        for exchange in result.calls:
-            changed = self._observe(exchange, items, notices, home=home)
-            modal_changed = modal_changed or changed
-        if modal_changed and self.form is not None:
-            items.append(self._form_item(self.form))
-        if submitted is not None and not items and not notices and self.form is None:
-            notices.append(f"(“{submitted.title}” closed)")
-        self.render(items, notices)
-        return errors
-
-    def _observe(self, exchange: Exchange, items: list[Shown], notices: list[str], *, home: bool) -> bool:
-        """One Slack call: shown now, kept for its addressee, or noted. True when a modal changed."""
-        method, args, answer = exchange.method, exchange.args, exchange.answer
-        me = self.user_id
-        if method == "response_url":
-            path = args.get("_url", "")
-            owner = self.session.url_owner.get(path, me)
-            replaced = str(args.get("replace_original")).lower() == "true"
-            if str(args.get("delete_original")).lower() == "true":
-                self._deliver(owner, Shown("Ona · the message was removed", {"text": "(removed)"}), items)
-                return False
-            source = self.click_sources.get(path) if replaced else None
-            label = "Ona · only visible to you" + (" · replaces the message you clicked" if replaced else "")
-            channel = source.channel if source else self.channel
-            self._deliver(owner, Shown(label, _message(args), Source("ephemeral", channel=channel)), items)
-        elif method == "chat.postEphemeral":
-            shown = Shown("Ona · only visible to you", _message(args), Source("ephemeral", channel=args.get("channel")))
-            self._deliver(args.get("user", me), shown, items)
-        elif method in ("chat.postMessage", "chat.update") and answer.get("ok"):
-            channel = str(answer.get("channel") or args.get("channel") or "")
-            ts = str(answer.get("ts") or args.get("ts") or "")
-            if channel.startswith("D"):
-                owner = "U" + channel[1:]
-                label = "Direct message from Ona" + (" · edited" if method == "chat.update" else "")
-                self._deliver(owner, Shown(label, _message(args), Source("message", channel, ts)), items)
-                return False
-            key = (channel, ts)
-            self.versions[key] = self.versions.get(key, 0) + 1
-            name = self.channel_names.setdefault(channel, channel)
-            if channel == self.channel:
-                edited = " · edited" if method == "chat.update" else ""
-                items.append(self._channel_item(key, edited, thread=bool(args.get("thread_ts"))))
-                self.seen[me][key] = self.versions[key]
-            elif method == "chat.postMessage":
-                notices.append(f"Ona posted in #{name} (:in #{name} to see it).")
-            else:
-                notices.append(f"Ona edited its message in #{name} (:in #{name} to see it).")
-        elif method in ("views.open", "views.push"):
-            view_id = str((answer.get("view") or {}).get("id") or f"V{len(self.forms)}")
-            form = Form(view_id, args.get("view") or {})
-            if method == "views.open":
-                self.forms = [form]
-            else:
-                self.forms.append(form)
-            return True
-        elif method == "views.update":
-            for i, form in enumerate(self.forms):
-                if form.view_id == args.get("view_id"):
-                    self.forms[i] = Form(form.view_id, args.get("view") or {})
-                    return i == len(self.forms) - 1
-        elif method == "views.publish" and home and args.get("user_id") == me:
-            view = {**(args.get("view") or {}), "id": "VHOME"}
-            items.append(Shown("App Home · Ona", view, Source("view", view=view)))
-        return False
-
-    def _deliver(self, owner: str, shown: Shown, items: list[Shown]) -> None:
-        if owner == self.user_id:
-            items.append(shown)
-        elif owner in self.inbox:
-            self.inbox[owner].append(shown)
-
-    def _channel_item(self, key: tuple[str, str], edited: str, *, thread: bool = False) -> Shown:
-        stored = self.session.slack.messages.get(key) or {}
-        name = self.channel_names.get(key[0], key[0])
-        label = f"#{name} · Ona" + (" · in a thread" if thread else "") + edited
-        return Shown(label, {"text": stored.get("text"), "blocks": stored.get("blocks")},
-                     Source("message", key[0], key[1]))
-
-    def _form_item(self, form: Form, *, errors: dict[str, str] | None = None, only: set[str] | None = None,
-                   note: str = "") -> Shown:
-        view = form.submission_view()
-        return Shown(f"Modal · {form.title}{note}", view, Source("view", view=view), form=form,
-                     errors=errors or {}, only=only)
-
-    def render(self, items: list[Shown], notices: list[str]) -> None:
-        """Print items with buttons numbered from 1; they become what :click presses."""
-        renderer = self.renderer()
-        buttons: list[Button] = []
-        for shown in items:
-            self.say(renderer.item(span("bold", shown.label), shown.payload, buttons, source=shown.source,
-                                   form=shown.form, errors=shown.errors, only=shown.only))
-        for text in notices:
-            self.note(text)
-        if buttons:
-            self.buttons = buttons
-
-
-def _message(args: dict[str, Any]) -> dict[str, Any]:
-    return {"text": args.get("text"), "blocks": args.get("blocks")}

@@ -339,13 +339,13 @@ def error_from_response(
 def unknown_outcome(exc: OnaError, check: str = "") -> str:
     """What a person is told when a change's answer does not prove that it failed (may_have_applied):
     what happened, that it may or may not have been applied, and what to check."""
-    if isinstance(exc, OnaTimeout) or exc.code == "deadline_exceeded":
+    if isinstance(exc, OnaTimeout | DeadlineExceeded):
         what = "Ona did not answer in time."
     elif isinstance(exc, OnaTransportError):
         what = "The connection to Ona broke before it answered."
     elif exc.gateway:
         what = "A gateway in front of Ona answered with an error instead of Ona."
-    elif exc.code == "unavailable":
+    elif isinstance(exc, Unavailable):
         what = "Ona answered that it is unavailable."
     else:
         what = "Ona answered with an unexpected error."

@@ -31,7 +31,7 @@ import binascii
 import json
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs
@@ -40,7 +40,7 @@ from gitpod.v1 import organization_pb2
 from google.protobuf import descriptor_pb2, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 
-from bot.ona.emulator.service import SERVICE, ConnectError, Undecodable
+from bot.ona.emulator.rpc import SERVICE, ConnectError, Undecodable
 
 # A request larger than this once decompressed is refused (a gzip bomb would otherwise fill memory).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -284,3 +284,27 @@ def encode_response(method: str, codec: Codec, payload: dict[str, Any]) -> bytes
     if codec is Codec.PROTO:
         return json_format.ParseDict(payload, SCHEMA[method].response()).SerializeToString()
     return json.dumps(payload).encode()
+
+
+@dataclass
+class Reply:
+    """A transport-neutral answer; ``drop`` means close the connection without one."""
+
+    status: int = 200
+    payload: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+    # An RPC answer already encoded in the codec of the request; otherwise ``payload`` as JSON.
+    content: bytes | None = None
+    content_type: str = "application/json"
+
+    @classmethod
+    def error(cls, exc: ConnectError, status: int | None = None, headers: dict[str, str] | None = None) -> Reply:
+        """An error body (JSON whatever the codec, as Connect specifies); ``status`` overrides the code's
+        HTTP status for HTTP-level refusals."""
+        return cls(status or exc.http_status, exc.to_json(), headers or dict(getattr(exc, "headers", {})))
+
+    @property
+    def code(self) -> str | None:
+        return None if self.status == 200 or self.drop else self.payload.get("code")
+
