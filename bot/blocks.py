@@ -55,6 +55,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def principals(names: list[str] | tuple[str, ...]) -> str:
+    """Policy principals as Slack shows them: "Ona organization admins", @group mentions, @people."""
+    return ", ".join("Ona organization admins" if p == "ona:admins" else f"<!subteam^{p}>" if p.startswith("S")
+                     else f"<@{p}>" for p in names)
+
+
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -11,12 +11,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.app import build_app
+from bot.approvals.backends import open_store
 from bot.approvals.flow import ApprovalFlow
 from bot.approvals.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from bot.approvals.policy_check import PolicyText, static_problems
 from bot.approvals.sealing import Sealer
 from bot.approvals.service import ApprovalService
-from bot.approvals.store import open_store
 from bot.identity import Directory, Installation
 from bot.mutations import operations_of
 from bot.ona.client import OnaClient

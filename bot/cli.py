@@ -87,7 +87,7 @@ def _audit(args: argparse.Namespace) -> int:
 
     from bot.approvals import audit_trail
     from bot.approvals.audit_chain import OK, TAMPERED, Head
-    from bot.approvals.store import open_store
+    from bot.approvals.backends import open_store
 
     path = Path(args.db or os.environ.get("ONA_BOT_DB", "ona-bot.db"))
     if not path.exists():

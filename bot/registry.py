@@ -26,7 +26,25 @@ class UsageError(Exception):
 
 
 class Refused(Exception):
-    """The person may not do this (policy, self-approval, not the requester): the text says why."""
+    """The person may not do this (policy, self-approval, not the requester): the text says why. Who
+    may instead is kept as data (`who`: policy principals) where the text says "{who}"; the reply
+    renders them (mentions in Slack), str() in plain words."""
+
+    def __init__(self, message: str, who: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.who = tuple(who)
+
+    def render(self, names: Callable[[tuple[str, ...]], str]) -> str:
+        return str(self.args[0]).replace("{who}", names(self.who))
+
+    def __str__(self) -> str:
+        return self.render(plain_names)
+
+
+def plain_names(principals: tuple[str, ...]) -> str:
+    """Policy principals in plain words (no Slack formatting)."""
+    return ", ".join("Ona organization admins" if p == "ona:admins" else f"user group {p}" if p.startswith("S")
+                     else f"user {p}" for p in principals)
 
 
 @dataclass

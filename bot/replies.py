@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import PlainTextObject, SectionBlock
 from bot import blocks as bk
 from bot.ona import errors
 from bot.ona.errors import OnaError, unknown_outcome
-from bot.registry import Operation, Outcome
+from bot.registry import Operation, Outcome, Refused
 
 
 def usage(message: str, usage_lines: list[str]) -> dict[str, Any]:
@@ -73,3 +73,8 @@ def outcome(op: Operation, result: Outcome) -> dict[str, Any]:
 
 def info(text: str) -> dict[str, Any]:
     return bk.message([bk.section(text)], text=text)
+
+
+def refused(exc: Refused) -> dict[str, Any]:
+    """Why the person may not, with who may named as Slack shows them."""
+    return info(f":no_entry: {exc.render(bk.principals)}")

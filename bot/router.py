@@ -151,7 +151,7 @@ def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutatin
     except UsageError as exc:
         _tell(ctx, replies.usage(str(exc), exc.usage.split("\n") if exc.usage else usage))
     except Refused as exc:
-        _tell(ctx, replies.info(f":no_entry: {exc}"))
+        _tell(ctx, replies.refused(exc))
     except ClearListError as exc:
         _tell(ctx, replies.info(f":warning: {exc}"))
     except OnaError as exc:

@@ -18,7 +18,7 @@ USAGE = "/ona audit [n]"
 def show(ctx: Context, args: Args) -> None:
     count = 10
     if args.words:
-        if len(args.words) > 1 or not args.words[0].isdigit() or not 1 <= int(args.words[0]) <= 40:
+        if len(args.words) > 1 or not (args.words[0].isascii() and args.words[0].isdigit()) or not 1 <= int(args.words[0]) <= 40:
             raise UsageError("Give a number of entries from 1 to 40.", USAGE)
         count = int(args.words[0])
     rows = ctx.services.approvals.audit_tail(count)

@@ -129,7 +129,10 @@ def request_through_slack(bot: BotHarness, case: Case, ids: dict[str, str]) -> d
     if "reason:" not in case.command:
         modal = bot.slack.wait_for("views.open", lambda a: a["view"]["callback_id"] == "approval_reason")[-1]
         bot.submit({**modal["view"], "id": "VREASON"}, {"reason": text_input("needed for the test")})
-    return bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
+    posted = bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
+    # The bot records where it posted just after Slack answered: wait for that too, not only the post.
+    wait_until(lambda: all(r.ts for r in store(bot).in_states("pending")), what="the message's place recorded")
+    return posted
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

@@ -52,6 +52,8 @@ def request_banner_off(bot: BotHarness, *, user: str = "U0ALICE", reason: str = 
     """Alice asks to turn the banner off; returns the approval message posted to the channel."""
     bot.command(f"banner off reason: {reason}", user=user).reply()
     posted = bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
+    # The bot records where it posted just after Slack answered: wait for that too, not only the post.
+    wait_until(lambda: all(r.ts for r in store(bot).in_states("pending")), what="the message's place recorded")
     return posted
 
 

@@ -71,7 +71,11 @@ def requests_in_store(bot: BotHarness):
 def request_banner_off(bot: BotHarness, reason: str = "maintenance window") -> dict:
     """Alice asks to turn the banner off; returns the approval message posted to the channel."""
     bot.command(f"banner off reason: {reason}").reply()
-    return bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
+    posted = bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
+    # The bot records where it posted just after Slack answered: wait for that too, not only the post.
+    wait_until(lambda: all(r.ts for r in bot.services.approvals.flow.store.in_states("pending")),
+               what="the message's place recorded")
+    return posted
 
 
 def approve(bot: BotHarness, posted: dict, user: str = "U0BOB"):

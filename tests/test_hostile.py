@@ -359,7 +359,8 @@ COMMAND_TEXT = st.one_of(
 FUZZ = settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                 phases=[Phase.explicit, Phase.reuse, Phase.generate])
 KNOWN_COMMANDS = ["domain add <!here>.example.com", "custom-domain <@U0EVIL>", "explain <!channel>",
-                  "role alice@example.com <http://evil.example|admin>", "org invite-domains <!everyone>.com"]
+                  "role alice@example.com <http://evil.example|admin>", "org invite-domains <!everyone>.com",
+                  "audit ²", "audit ５"]  # digits str.isdigit() accepts and int() does not (found by the fuzzer)
 
 
 def known(*texts: str):

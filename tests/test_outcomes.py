@@ -240,6 +240,7 @@ def test_a_process_whose_clock_runs_ahead_does_not_settle_a_live_execution(
         emulator.state.banner.enabled = True
         live.command("banner off reason: release").reply()
         posted = slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
+        wait_until(lambda: all(r.ts for r in store(live).in_states("pending")), what="the message's place")
         emulator.inject_fault("UpdateAnnouncementBanner", code=None, delay=1.0)  # Ona is slow, not failing
         click = live.click("approval:approve", buttons(posted)["approval:approve"]["value"], user="U0BOB",
                            channel_id=APPROVALS_CHANNEL)

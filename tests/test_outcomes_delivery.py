@@ -57,7 +57,11 @@ def channel_message(bot: BotHarness) -> dict:
 
 
 def posted_request(bot: BotHarness) -> dict:
-    return bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
+    posted = bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
+    # The bot records where it posted just after Slack answered: wait for that too, not only the post.
+    wait_until(lambda: all(r.ts for r in bot.services.approvals.flow.store.in_states("pending")),
+               what="the message's place recorded")
+    return posted
 
 
 def approve(bot: BotHarness, posted: dict, user: str = "U0BOB") -> Any:

@@ -246,7 +246,11 @@ def abot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
 
 
 def posted_request(bot: BotHarness) -> dict:
-    return bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
+    posted = bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
+    # The bot records where it posted just after Slack answered: wait for that too, not only the post.
+    wait_until(lambda: all(r.ts for r in bot.services.approvals.flow.store.in_states("pending")),
+               what="the message's place recorded")
+    return posted
 
 
 def test_every_invite_domain_is_shown_in_full(abot: BotHarness) -> None:

@@ -13,9 +13,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, NoReturn
 
 from bot import usertext
+from bot.approvals.gate import Gate
 from bot.approvals.model import (
     APPROVED,
     CANCELLED,
@@ -26,16 +28,19 @@ from bot.approvals.model import (
     EXPIRED,
     FAILED,
     PENDING,
-    REDACTED,
     SUCCEEDED,
     Request,
     canonical,
+    expected_after,
     new_request_id,
+    redact,
+    request_hash,
     sha256,
+    split_secrets,
 )
 from bot.approvals.policy import Policy, Rule
 from bot.approvals.sealing import Sealer
-from bot.approvals.store import RequestStore
+from bot.approvals.store import RequestStore, StoreUnavailable
 from bot.identity import Directory, Person
 from bot.ona.client import OnaClient
 from bot.ona.errors import OnaError, unknown_outcome
@@ -44,13 +49,25 @@ from bot.registry import Operation, Outcome, Refused
 log = logging.getLogger("ona.approvals")
 
 
+class Kind(StrEnum):
+    """What a click did."""
+
+    VOTE = "vote"
+    EXECUTED = "executed"
+    ALREADY = "already"  # decided before (the request's state says how)
+    CONFLICT = "conflict"
+    EXPIRED = "expired"
+    DENIED = "denied"
+    CANCELLED = "cancelled"
+
+
 @dataclass
 class Decision:
-    """What a click did, for the service to render."""
+    """What a click did, as data, for the service to render (views.py)."""
 
     request: Request
-    kind: str  # "vote" | "executed" | "already" | "conflict" | "expired" | "denied" | "cancelled"
-    message: str = ""
+    kind: Kind
+    message: str = ""  # plain words, no Slack formatting
     outcome: Outcome | None = None
     votes: list[dict[str, Any]] = field(default_factory=list)
 
@@ -68,20 +85,6 @@ UNSEALABLE = ("Not run: the secret given with this request can no longer be read
 SYSTEM = Person(team_id="", user_id="system", email=None, name="ona-bot")
 
 
-def expected_after(params: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
-    """The state Ona should be in once the change ran: params for the fields it sets; for a creation
-    or a deletion (read returns {"exists": …}) the opposite of before."""
-    after = {}
-    for key, value in before.items():
-        if key in params:
-            after[key] = params[key]
-        elif key == "exists":
-            after[key] = not value
-        else:
-            after[key] = value
-    return after
-
-
 class ApprovalFlow:
     def __init__(self, store: RequestStore, policy: Policy, directory: Directory, operations: dict[str, Operation],
                  ona: OnaClient, sealer: Sealer, clock: Callable[[], float] = time.time) -> None:
@@ -92,34 +95,13 @@ class ApprovalFlow:
         self.ona = ona
         self.sealer = sealer
         self.clock = clock
+        self.gate = Gate(directory, policy, store)
 
     # --- rules ----------------------------------------------------------------------------------
 
     def rule_for(self, operation: str, params: dict[str, Any]) -> Rule:
         op = self.operations[operation]
         return self.policy.rule(op.policy_key(params) if op.policy_key else operation)
-
-    def check_requester(self, actor: Person, rule: Rule, *, fresh: bool = True) -> str:
-        """Changes ask Slack and Ona afresh (fresh=True): a revoked admin is refused at once."""
-        if actor.refusal:
-            raise Refused(actor.refusal)
-        principal = self.directory.matches(actor.team_id, actor.user_id, rule.requesters, fresh=fresh)
-        if principal is None:
-            raise Refused(f"You may not request *{rule.operation}*: {_who(rule.requesters)} may ({rule.source}).")
-        return principal
-
-    def check_approver(self, request: Request, actor: Person) -> str:
-        if actor.refusal:
-            raise Refused(actor.refusal)
-        if actor.user_id == request.requester_id:
-            raise Refused("You cannot approve your own request: another approver must.")
-        if actor.team_id != request.requester_team:
-            raise Refused("Only members of the workspace the request was made in can decide it.")
-        # Asked afresh: someone who left the Ona admins since the request must not approve it.
-        principal = self.directory.matches(actor.team_id, actor.user_id, tuple(request.approvers), fresh=True)
-        if principal is None:
-            raise Refused(f"You are not an approver of this request ({_who(tuple(request.approvers))} are).")
-        return principal
 
     # --- the lifecycle --------------------------------------------------------------------------
 
@@ -151,8 +133,8 @@ class ApprovalFlow:
         """Record a request (or a draft waiting for its reason), with "before" as Ona has it now."""
         op = self.operations[operation]
         rule = self.rule_for(operation, params)
-        self.check_requester(actor, rule)
-        public, secret = split_secrets(op, params)
+        self.gate.check_requester(actor, rule)
+        public, secret = split_secrets(op.secret_params, params)
         before = self.read_before(operation, params)
         now = self.clock()
         request_id = new_request_id()
@@ -194,9 +176,9 @@ class ApprovalFlow:
         self._check_approver_audited(request, actor)
         if self.store.add_vote(request_id, actor.user_id, actor.team_id, actor.email):
             self._audit("vote", actor, request, outcome="approve")
-        votes = self.valid_votes(request)
+        votes = self.gate.valid_votes(request)
         if len(votes) < request.approvals_needed:
-            return Decision(request, "vote", votes=votes,
+            return Decision(request, Kind.VOTE, votes=votes,
                             message=f"{len(votes)} of {request.approvals_needed} approvals")
         if not (approved := self.store.transition(request_id, PENDING, APPROVED, decided_by=actor.user_id,
                                                   decided_at=self.clock())):
@@ -210,7 +192,7 @@ class ApprovalFlow:
             moved = self.store.transition(request.id, APPROVED, EXPIRED,
                                           note="approved too late to run before expiry")
             self._audit("expire", actor, request, outcome="lapsed before execution")
-            return Decision(moved or self._get(request.id), "expired", "The request expired before it could run.")
+            return Decision(moved or self._get(request.id), Kind.EXPIRED, "The request expired before it could run.")
         if not self.store.transition(request.id, APPROVED, EXECUTING):
             return self._already(self._get(request.id))
         op = self.operations[request.operation]
@@ -221,12 +203,12 @@ class ApprovalFlow:
                       "to the previous ONA_BOT_SEAL_KEY, or restore the .seal-key file)", request.id)
             moved = self.store.transition(request.id, EXECUTING, FAILED, result=UNSEALABLE, sealed=None)
             self._audit("execute", actor, request, outcome="not run: sealed secret cannot be opened")
-            return Decision(moved or self._get(request.id), "executed", UNSEALABLE, votes=votes)
-        revoked = self._revoked(request)
+            return Decision(moved or self._get(request.id), Kind.EXECUTED, UNSEALABLE, votes=votes)
+        revoked = self.gate.revoked(request)
         if revoked:  # who asked, or who approved, is no longer allowed to: nothing runs
             moved = self.store.transition(request.id, EXECUTING, FAILED, result=revoked, sealed=None)
             self._audit("execute", actor, request, outcome=f"not run: {revoked}"[:300])
-            return Decision(moved or self._get(request.id), "executed", revoked, votes=votes)
+            return Decision(moved or self._get(request.id), Kind.EXECUTED, revoked, votes=votes)
         try:
             now = self.read_before(request.operation, request.params)
         except OnaError as exc:
@@ -234,12 +216,12 @@ class ApprovalFlow:
                     "Nothing was changed; ask again later.")
             moved = self.store.transition(request.id, EXECUTING, FAILED, result=text, sealed=None)
             self._audit("execute", actor, request, outcome=f"failed: could not re-read Ona ({exc.code})")
-            return Decision(moved or self._get(request.id), "executed", f":x: {text}", votes=votes)
+            return Decision(moved or self._get(request.id), Kind.EXECUTED, text, votes=votes)
         if canonical(now) != canonical(request.before):
             moved = self.store.transition(request.id, EXECUTING, CONFLICT,
                                           note="Ona changed after the request")
             self._audit("execute", actor, request, outcome="conflict: Ona changed since the request")
-            return Decision(moved or self._get(request.id), "conflict",
+            return Decision(moved or self._get(request.id), Kind.CONFLICT,
                             "Ona changed since the request was made, so it was not run. Please ask again.")
         params = {**request.params, **secret}
         try:
@@ -255,8 +237,8 @@ class ApprovalFlow:
                 return self._already(self._get(request.id))
             self._audit("execute", actor, request, outcome=f"failed: {exc.code}" + (" (may have applied)"
                                                                                    if unknown else ""))
-            return Decision(failed, "executed",
-                            f":warning: Outcome unknown. {result}" if unknown else f":x: Not done. {result}",
+            return Decision(failed, Kind.EXECUTED,
+                            f"Outcome unknown. {result}" if unknown else f"Not done. {result}",
                             votes=votes)
         secret_hash = sha256(outcome.secret) if outcome.secret else None
         if not (succeeded := self.store.transition(request.id, EXECUTING, SUCCEEDED, result=outcome.text[:500],
@@ -264,37 +246,7 @@ class ApprovalFlow:
             # Another process settled it meanwhile (a restart's reconcile): say what the store says.
             return self._already(self._get(request.id))
         self._audit("execute", actor, request, outcome="succeeded")
-        return Decision(succeeded, "executed", outcome.text, outcome=outcome, votes=votes)
-
-    def shortfall(self, approvers: tuple[str, ...], needed: int, requester: Person) -> str | None:
-        """Why a request cannot get its approvals as things stand, in words; None when it can."""
-        possible = self.directory.possible_approvers(approvers, requester)
-        if possible >= needed:
-            return None
-        others = ("nobody else can approve it" if possible == 0 else
-                  f"only {possible} other person can approve it" if possible == 1 else
-                  f"only {possible} other people can approve it")
-        return (f"Needs {needed} approval{'s' if needed != 1 else ''}, but {others} now "
-                f"({_who(approvers)}). Add approvers or change the policy.")
-
-    def valid_votes(self, request: Request) -> list[dict[str, Any]]:
-        """The votes that still count: each approver is asked afresh (a demoted admin's vote lapses)."""
-        return [v for v in self.store.votes(request.id)
-                if self.directory.matches(v["team_id"] or request.requester_team, v["approver_id"],
-                                          tuple(request.approvers), fresh=True)]
-
-    def _revoked(self, request: Request) -> str | None:
-        """Why the request may no longer run (requester or approvals revoked since), or None."""
-        requester = self.directory.person(request.requester_team, request.requester_id, fresh=True)
-        rule = self.policy.rule(request.policy_key)
-        if requester.refusal or self.directory.matches(requester.team_id, requester.user_id, rule.requesters,
-                                                       fresh=True) is None:
-            return ("Not run: the person who asked for it may no longer request this change. "
-                    "Nothing was changed.")
-        if len(self.valid_votes(request)) < request.approvals_needed:
-            return ("Not run: an approver may no longer approve this change, so it lacks approvals. "
-                    "Nothing was changed.")
-        return None
+        return Decision(succeeded, Kind.EXECUTED, outcome.text, outcome=outcome, votes=votes)
 
     def deny(self, request_id: str, actor: Person, reason: str) -> Decision:
         request = self._get(request_id, actor)
@@ -308,7 +260,7 @@ class ApprovalFlow:
                                                 decided_at=self.clock(), note=reason, sealed=None)):
             return self._already(self._get(request_id))
         self._audit("deny", actor, request, outcome=f"denied: {reason}"[:300])
-        return Decision(denied, "denied", reason)
+        return Decision(denied, Kind.DENIED, reason)
 
     def cancel(self, request_id: str, actor: Person) -> Decision:
         request = self._get(request_id, actor)
@@ -318,13 +270,13 @@ class ApprovalFlow:
                                                    decided_by=actor.user_id, decided_at=self.clock(), sealed=None)):
             return self._already(self._get(request_id))
         self._audit("cancel", actor, request, outcome="cancelled")
-        return Decision(cancelled, "cancelled")
+        return Decision(cancelled, Kind.CANCELLED)
 
     def expire(self, request: Request) -> Decision:
         if expired := self.store.transition(request.id, {PENDING, DRAFT, APPROVED}, EXPIRED,
                                             decided_at=self.clock(), sealed=None):
             self._audit("expire", None, request, outcome="expired")
-        return Decision(expired or self._get(request.id), "expired", "This request expired.")
+        return Decision(expired or self._get(request.id), Kind.EXPIRED, "This request expired.")
 
     def overdue(self) -> list[Request]:
         return self.store.overdue(self.clock())
@@ -370,6 +322,37 @@ class ApprovalFlow:
             settled.append(moved)
         return settled
 
+    # --- the audit trail: the flow is its one writer ------------------------------------------------
+
+    def run_directly(self, actor: Person, operation: str, params: dict[str, Any]) -> tuple[Outcome, bool]:
+        """A change the policy lets run at once: run it, and record it (params redacted). Returns the
+        outcome and whether it could be recorded; an Ona error is recorded, then raised."""
+        op = self.operations[operation]
+        row = {"action": "direct", "team_id": actor.team_id, "user_id": actor.user_id, "email": actor.email,
+               "operation": operation, "params": redact(op.secret_params, params)}
+        try:
+            outcome = op.apply(self.ona, params)
+        except Exception as exc:
+            self.store.audit(**row, outcome=f"failed: {getattr(exc, 'code', type(exc).__name__)}")
+            raise
+        try:
+            self.store.audit(**row, outcome="succeeded" + (
+                f" (secret sha256 {sha256(outcome.secret)[:12]}…)" if outcome.secret else ""))
+        except StoreUnavailable as exc:  # the change ran: the caller says it went unrecorded
+            log.error("configuration error: the audit trail cannot be written (%s); %s ran unrecorded", exc,
+                      operation)
+            return outcome, False
+        return outcome, True
+
+    def record_refusal(self, actor: Person, what: str, why: str) -> None:
+        """Someone was refused a read or a change (not a request: those go through _refuse)."""
+        self.store.audit(action="refused", team_id=actor.team_id, user_id=actor.user_id, email=actor.email,
+                         operation=what, outcome=why[:300])
+
+    def record(self, action: str, request: Request, *, outcome: str, actor: Person | None = None) -> None:
+        """Something the service did with a request (withdrawn, a kept secret shown)."""
+        self._audit(action, actor, request, outcome=outcome)
+
     # --- helpers --------------------------------------------------------------------------------
 
     def _get(self, request_id: str, actor: Person | None = None) -> Request:
@@ -387,40 +370,16 @@ class ApprovalFlow:
 
     def _check_approver_audited(self, request: Request, actor: Person) -> None:
         try:
-            self.check_approver(request, actor)
+            self.gate.check_approver(request, actor)
         except Refused as exc:
             self._audit("refused", actor, request, outcome=str(exc))
             raise
 
     def _already(self, request: Request) -> Decision:
-        who = f" by <@{request.decided_by}>" if request.decided_by else ""
-        text = "is waiting for its reason" if request.state == DRAFT else f"was already {request.state}{who}"
-        return Decision(request, "already", f"This request {text}.")
+        return Decision(request, Kind.ALREADY)  # the views say how (and by whom) it was decided
 
     def _audit(self, action: str, actor: Person | None, request: Request, *, outcome: str) -> None:
         self.store.audit(
             action=action, team_id=actor.team_id if actor else "", user_id=actor.user_id if actor else "system",
             email=actor.email if actor else None, operation=request.operation, request_id=request.id,
             params=request.params, outcome=outcome)
-
-
-def split_secrets(op: Operation, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Secret params (an SSO client secret) are sealed apart; the rest is stored and shown."""
-    public = {k: (REDACTED if k in op.secret_params else v) for k, v in params.items()}
-    secret = {k: v for k, v in params.items() if k in op.secret_params}
-    return public, secret
-
-
-def request_hash(request_id: str, operation: str, params: dict[str, Any], before: dict[str, Any],
-                 reason: str = "") -> str:
-    """Binds an approval to this request and exactly what approvers are shown: operation, parameters,
-    the state they change and the reason (two requests for the same change still differ)."""
-    return sha256(canonical({"id": request_id, "operation": operation, "params": params, "before": before,
-                             "reason": reason}))
-
-
-def _who(principals: tuple[str, ...]) -> str:
-    names = [("Ona organization admins" if p == "ona:admins" else f"<!subteam^{p}>" if p.startswith("S")
-              else f"<@{p}>") for p in principals]
-    return ", ".join(names)
-

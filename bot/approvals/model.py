@@ -99,3 +99,35 @@ class Request:
         for key in ("state", "message_state"):
             row[key] = str(row[key]) if row[key] is not None else None
         return row
+
+
+def redact(secret_params: tuple[str, ...], params: dict[str, Any]) -> dict[str, Any]:
+    """The params as stored, logged, audited and shown: every secret one replaced (the one spelling)."""
+    return {k: (REDACTED if k in secret_params else v) for k, v in params.items()}
+
+
+def split_secrets(secret_params: tuple[str, ...], params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Secret params (an SSO client secret) are sealed apart; the rest is stored and shown."""
+    return redact(secret_params, params), {k: v for k, v in params.items() if k in secret_params}
+
+
+def expected_after(params: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """The state Ona should be in once the change ran: params for the fields it sets; for a creation
+    or a deletion (read returns {"exists": …}) the opposite of before."""
+    after = {}
+    for key, value in before.items():
+        if key in params:
+            after[key] = params[key]
+        elif key == "exists":
+            after[key] = not value
+        else:
+            after[key] = value
+    return after
+
+
+def request_hash(request_id: str, operation: str, params: dict[str, Any], before: dict[str, Any],
+                 reason: str = "") -> str:
+    """Binds an approval to this request and exactly what approvers are shown: operation, parameters,
+    the state they change and the reason (two requests for the same change still differ)."""
+    return sha256(canonical({"id": request_id, "operation": operation, "params": params, "before": before,
+                             "reason": reason}))

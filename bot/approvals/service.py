@@ -20,8 +20,8 @@ from slack_sdk.webhook import WebhookClient
 from bot import blocks as bk
 from bot import replies
 from bot.approvals import views
-from bot.approvals.flow import ApprovalFlow, Decision, expected_after
-from bot.approvals.model import CANCELLED, FINAL, PENDING, Request, sha256
+from bot.approvals.flow import ApprovalFlow, Decision, Kind
+from bot.approvals.model import CANCELLED, FINAL, PENDING, Request, expected_after, redact, sha256
 from bot.approvals.policy import Rule
 from bot.approvals.store import StoreUnavailable
 from bot.approvals.views import DENY_CALLBACK, REASON_CALLBACK
@@ -102,11 +102,10 @@ class ApprovalService:
         if self.may_use(person, group):
             return
         readers = self.flow.policy.readers(group.name)
-        why = person.refusal or (f"Only {views.approvers_text(readers.principals)} may use "
-                                 f"*{bk.escape(group.summary.lower())}*. Ask one of them.")
-        self.flow.store.audit(action="refused", team_id=person.team_id, user_id=person.user_id,
-                              email=person.email, operation=f"read {group.name}", outcome=why[:300])
-        raise Refused(why)
+        refusal = Refused(person.refusal) if person.refusal else Refused(
+            f"Only {{who}} may use *{bk.escape(group.summary.lower())}*. Ask one of them.", readers.principals)
+        self.flow.record_refusal(person, f"read {group.name}", str(refusal))
+        raise refusal
 
     # --- what commands ask of approvals: the public interface ------------------------------------
 
@@ -141,8 +140,9 @@ class ApprovalService:
     def explain(self, ctx: Context, operation: str, user_id: str | None = None) -> Explanation:
         """Who may request and approve `operation`, by which rule; for `user_id`, whether they may."""
         rule = self.flow.policy.rule(operation)
-        shortfall = (self.flow.shortfall(rule.approvers, rule.approvals, self.person(ctx, fresh=False))
-                     if rule.needs_approval else None)
+        short = (self.flow.gate.shortfall(rule.approvers, rule.approvals, self.person(ctx, fresh=False))
+                 if rule.needs_approval else None)
+        shortfall = short.words(views.approvers_text) if short else None
         may_request = may_approve = None
         if user_id:
             may_request = self.flow.directory.matches(ctx.team_id, user_id, rule.requesters)
@@ -160,15 +160,14 @@ class ApprovalService:
         op = self.flow.operations[operation]
         rule = self.flow.rule_for(operation, params)
         try:
-            self.flow.check_requester(actor, rule)
+            self.flow.gate.check_requester(actor, rule)
         except Refused as exc:
-            self.flow.store.audit(action="refused", team_id=actor.team_id, user_id=actor.user_id,
-                                  email=actor.email, operation=operation, outcome=str(exc)[:300])
-            ctx.reply(replies.info(f":no_entry: {exc}"))
+            self.flow.record_refusal(actor, operation, str(exc))
+            ctx.reply(replies.refused(exc))
             return
         if ctx.dry_run:
             before = self.flow.read_before(operation, params)
-            public = {k: ("«secret»" if k in op.secret_params else v) for k, v in params.items()}
+            public = redact(op.secret_params, params)
             ctx.reply(views.dry_run(op.title, rule, before, expected_after(public, before), public, op.show))
             return
         if not rule.needs_approval:
@@ -189,22 +188,9 @@ class ApprovalService:
         self._publish(ctx, request)
 
     def _run_directly(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
-        op = self.flow.operations[operation]
-        public = {k: ("«redacted»" if k in op.secret_params else v) for k, v in params.items()}
-        audit = {"action": "direct", "team_id": actor.team_id, "user_id": actor.user_id, "email": actor.email,
-                 "operation": operation, "params": public}
-        try:
-            outcome = op.apply(ctx.ona, params)
-        except Exception as exc:
-            self.flow.store.audit(**audit, outcome=f"failed: {getattr(exc, 'code', type(exc).__name__)}")
-            raise
-        reply = replies.outcome(op, outcome)
-        try:
-            self.flow.store.audit(**audit, outcome="succeeded" + (
-                f" (secret sha256 {sha256(outcome.secret)[:12]}…)" if outcome.secret else ""))
-        except StoreUnavailable as exc:  # the change ran: say so, and that it went unrecorded
-            log.error("configuration error: the audit trail cannot be written (%s); %s ran unrecorded", exc,
-                      operation)
+        outcome, recorded = self.flow.run_directly(actor, operation, params)
+        reply = replies.outcome(self.flow.operations[operation], outcome)
+        if not recorded:  # the change ran: say so, and that it went unrecorded
             reply["blocks"].append(bk.context(":warning: The bot could not record this change in its audit "
                                               "trail (its database cannot be written). Tell whoever runs the bot."))
         ctx.reply(reply)
@@ -247,9 +233,8 @@ class ApprovalService:
         """No approver can see a request that was not posted: withdraw it and say what to fix."""
         self.flow.store.transition(request.id, PENDING, CANCELLED, decided_at=self.flow.clock(), sealed=None,
                                    note="withdrawn: it could not be posted to the approvals channel")
-        self.flow.store.audit(action="withdraw", team_id=request.requester_team, user_id=request.requester_id,
-                              email=request.requester_email, operation=request.operation, request_id=request.id,
-                              params=request.params, outcome=f"withdrawn: approvals channel answered {error}"[:300])
+        self.flow.record("withdraw", request, outcome=f"withdrawn: approvals channel answered {error}"[:300],
+                         actor=self.flow.directory.person(request.requester_team, request.requester_id))
         log.error("configuration error: the approvals channel %s refused the request message (%s); request %s "
                   "was withdrawn", self.channel, error, request.id)
         channel = f"<#{self.channel}>"
@@ -287,28 +272,32 @@ class ApprovalService:
 
     def _show(self, ctx: Context, decision: Decision) -> None:
         request = decision.request
-        if decision.kind != "already":  # (the message was updated when it was decided)
+        if decision.kind != Kind.ALREADY:  # (the message was updated when it was decided)
             self.refresh_message(request)
-        if decision.kind == "vote":
+        if decision.kind == Kind.VOTE:
             ctx.reply(replies.info(f":ballot_box_with_check: Your approval is recorded: {decision.message}."))
             return
-        if decision.kind == "already":
+        if decision.kind == Kind.ALREADY:
             if request.state in FINAL and request.message_state != request.state:
                 self.refresh_message(request)  # its earlier update failed: the click repairs it
-            ctx.reply(replies.info(decision.message))
+            ctx.reply(replies.info(views.already(request)))
             return
         self.tell_requester(request, decision)
         done = request.state == "succeeded"  # a failure never reads "Done"
-        text = {"executed": f"Done: {decision.message}" if done else decision.message, "conflict": decision.message,
-                "expired": decision.message, "denied": "Denied; the requester was told.",
-                "cancelled": "Request cancelled."}.get(decision.kind, decision.message)
+        executed = f"Done: {decision.message}" if done else views.decision_text(request, decision.message)
+        text = {Kind.EXECUTED: executed, Kind.CONFLICT: decision.message, Kind.EXPIRED: decision.message,
+                Kind.DENIED: "Denied; the requester was told.",
+                Kind.CANCELLED: "Request cancelled."}.get(decision.kind, decision.message)
         # The approver sees the outcome text only: a secret result goes to the requester alone.
         ctx.reply(replies.info(text))
 
     def refresh_message(self, request: Request) -> None:
         """Update the channel message in place: progress, or the outcome with the buttons gone."""
         if not request.channel or not request.ts:
-            return
+            # A click can overtake the recording of where the message was posted: look again.
+            request = self.flow.store.get(request.id) or request
+            if not request.channel or not request.ts:
+                return
         votes = self.flow.store.votes(request.id)
         try:
             self.slack.chat_update(channel=request.channel, ts=request.ts, **self._message(request, votes))
@@ -329,7 +318,8 @@ class ApprovalService:
             return None
         requester = self.flow.directory.person(request.requester_team, request.requester_id)
         try:
-            return self.flow.shortfall(tuple(request.approvers), request.approvals_needed, requester)
+            short = self.flow.gate.shortfall(tuple(request.approvers), request.approvals_needed, requester)
+            return short.words(views.approvers_text) if short else None
         except Exception:  # Slack or Ona cannot say right now: the message goes out without the warning
             log.warning("could not count the possible approvers of %s", request.id)
             return None
@@ -351,7 +341,7 @@ class ApprovalService:
         if decision.outcome is not None:  # the whole result: details, and a secret shown to them alone
             result = replies.outcome(self.flow.operations[request.operation], decision.outcome)["blocks"]
         payload = views.outcome_for_requester(request, self.title(request), "" if result else decision.message
-                                              if decision.kind in ("executed", "conflict", "denied") else "")
+                                              if decision.kind in (Kind.EXECUTED, Kind.CONFLICT, Kind.DENIED) else "")
         payload["blocks"] += result
         secret = decision.outcome.secret if decision.outcome is not None else None
         slack = self.secret_slack if secret else self.slack  # it also retries Slack's 5xx answers
@@ -398,9 +388,8 @@ class ApprovalService:
         except Exception:  # not shown after all: keep it for another try
             self.flow.store.keep_secret(request.id, sealed, request.secret_until or self.flow.clock())
             raise
-        self.flow.store.audit(action="secret shown", team_id=ctx.team_id, user_id=ctx.user_id,
-                              operation=request.operation, request_id=request.id,
-                              outcome=f"kept secret shown once (sha256 {sha256(kept['secret'])[:12]}…)")
+        self.flow.record("secret shown", request, actor=self.person(ctx, fresh=False),
+                         outcome=f"kept secret shown once (sha256 {sha256(kept['secret'])[:12]}…)")
 
     # --- housekeeping ---------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ new code imports them from their own modules.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Protocol
 
 from bot.approvals.audit_chain import AuditKey, Head
@@ -43,7 +42,7 @@ from bot.approvals.sealing import SEAL_KEY_SETTING, Sealer, SealKeyMissing, seal
 __all__ = [
     "APPROVED", "CANCELLED", "CONFLICT", "DENIED", "DRAFT", "EXECUTING", "EXPIRED", "FAILED", "FINAL", "PENDING",
     "REDACTED", "SEAL_KEY_SETTING", "SUCCEEDED", "Request", "RequestState", "RequestStore", "SealKeyMissing",
-    "Sealer", "StoreUnavailable", "canonical", "new_request_id", "open_store", "seal_key_file", "sha256",
+    "Sealer", "StoreUnavailable", "canonical", "new_request_id", "seal_key_file", "sha256",
 ]
 
 States = set[RequestState] | set[str] | RequestState | str
@@ -127,10 +126,3 @@ class RequestStore(Protocol):
     def audit_head(self) -> Head | None: ...
 
     def audit_keys(self, *, create: bool = False) -> list[AuditKey]: ...
-
-
-def open_store(location: str | Path, *, audit_key: str | None = None) -> RequestStore:
-    """The store for ONA_BOT_DB: a file path (or ":memory:") is SQLite, the only backend so far."""
-    from bot.approvals.sqlite_store import SqliteStore  # imported here: it builds on this module
-
-    return SqliteStore(location, audit_key=audit_key)

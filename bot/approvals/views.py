@@ -125,9 +125,22 @@ def reason_block(reason: str, label: str = "Why") -> Any:
 
 
 def approvers_text(principals: list[str] | tuple[str, ...]) -> str:
-    parts = [("Ona organization admins" if p == "ona:admins" else f"<!subteam^{p}>" if p.startswith("S")
-              else f"<@{p}>") for p in principals]
-    return ", ".join(parts)
+    return bk.principals(principals)
+
+
+def already(request: Request) -> str:
+    """A click on a request decided before: how, and by whom."""
+    if request.state == DRAFT:
+        return "This request is waiting for its reason."
+    who = f" by <@{request.decided_by}>" if request.decided_by else ""
+    return f"This request was already {request.state}{who}."
+
+
+def decision_text(request: Request, message: str) -> str:
+    """The flow's plain words about an execution, with the mark its outcome deserves."""
+    if request.state == "failed":
+        return f":warning: {message}" if request.note == "outcome unknown" else f":x: {message}"
+    return message
 
 
 def approval_message(request: Request, op: Operation, votes: list[dict[str, Any]],

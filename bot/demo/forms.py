@@ -109,7 +109,7 @@ class Form:
 
     @staticmethod
     def _option(f: Field, text: str) -> str:
-        if text.isdigit() and 1 <= int(text) <= len(f.options):
+        if text.isascii() and text.isdigit() and 1 <= int(text) <= len(f.options):
             return f.options[int(text) - 1][0]
         lowered = text.lower()
         for value, label in f.options:

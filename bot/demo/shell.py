@@ -318,7 +318,7 @@ class Shell(Modals, Audience):
         self.press(button)
 
     def _button(self, wanted: str) -> Button | None:
-        if wanted.isdigit():
+        if wanted.isascii() and wanted.isdigit():
             number = int(wanted)
             if 1 <= number <= len(self.buttons):
                 return self.buttons[number - 1]
