@@ -83,7 +83,7 @@ def start_housekeeping(services: Services, *, checkpoint_interval: float = 3600)
     """Settle requests a crash left mid-execution, then expire and remind in the background; keep
     the audit trail's head in the log and the approvals channel (now, then at intervals)."""
     from bot.approvals.checkpoint import Checkpoints
-    from bot.approvals.service import Sweeper
+    from bot.approvals.sweeper import Sweeper
 
     try:
         services.approvals.reconcile()

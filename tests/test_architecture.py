@@ -102,7 +102,7 @@ def test_the_field_check_catches_a_misspelling(call: str, bad: int) -> None:
 
 MAX_LINES = 400
 # Split in progress (issue 14): being split by other engineers in parallel; remove when merged.
-SPLIT_IN_PROGRESS = {"bot/approvals/store.py", "bot/approvals/flow.py", "bot/approvals/service.py"}
+SPLIT_IN_PROGRESS: set[str] = set()  # every module is split now (issue 14)
 
 
 def too_long(paths: list[Path], limit: int = MAX_LINES) -> list[str]:

@@ -9,8 +9,6 @@ rules and state are flow.py; this module only moves between them and Slack.
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from slack_sdk import WebClient
@@ -22,12 +20,12 @@ from bot import replies
 from bot.approvals import views
 from bot.approvals.flow import ApprovalFlow, Decision, Kind
 from bot.approvals.model import CANCELLED, FINAL, PENDING, Request, expected_after, redact, sha256
-from bot.approvals.policy import Rule
+from bot.approvals.queries import Queries
 from bot.approvals.store import StoreUnavailable
 from bot.approvals.views import DENY_CALLBACK, REASON_CALLBACK
 from bot.context import Context
 from bot.identity import Person
-from bot.registry import Group, Operation, Outcome, Refused
+from bot.registry import Group, Outcome, Refused
 
 log = logging.getLogger("ona.approvals")
 
@@ -42,18 +40,7 @@ class DeliveryClaims(Protocol):
     def claim_delivery(self, key: str) -> bool: ...
 
 
-@dataclass(frozen=True)
-class Explanation:
-    """What `/ona explain` shows, as data: the rule, whether the organization can meet it today, and
-    for a named person the rule entries that admit them (None: they may not)."""
-
-    rule: Rule
-    shortfall: str | None
-    may_request: str | None = None
-    may_approve: str | None = None
-
-
-class ApprovalService:
+class ApprovalService(Queries):
     def __init__(self, flow: ApprovalFlow, slack: WebClient, channel: str | None, *,
                  secret_slack: WebClient | None = None) -> None:
         self.flow = flow
@@ -106,48 +93,6 @@ class ApprovalService:
             f"Only {{who}} may use *{bk.escape(group.summary.lower())}*. Ask one of them.", readers.principals)
         self.flow.record_refusal(person, f"read {group.name}", str(refusal))
         raise refusal
-
-    # --- what commands ask of approvals: the public interface ------------------------------------
-
-    def pending_for(self, team_id: str, user_id: str) -> list[tuple[Request, Operation, bool]]:
-        """Pending requests, each with whether this person may decide it (never their own)."""
-        viewer = self.flow.directory.person(team_id, user_id)
-        rows = []
-        for request in self.flow.store.in_states(PENDING, limit=50):
-            may = (request.requester_id != user_id and self.flow.directory.matches(
-                viewer.team_id, viewer.user_id, tuple(request.approvers)) is not None)
-            rows.append((request, self.flow.operations[request.operation], may))
-        return rows
-
-    def kept_secrets_for(self, ctx: Context) -> list[tuple[Request, str]]:
-        """The caller's results whose direct message failed, still waiting to be shown once."""
-        return [(r, self.title(r)) for r in self.flow.store.kept_secrets(ctx.user_id, self.flow.clock())
-                if r.requester_team == ctx.team_id]
-
-    def audit_tail(self, count: int) -> list[dict[str, Any]]:
-        return self.flow.store.audit_rows(last=count)
-
-    def operation_names(self) -> set[str]:
-        """Every name the policy knows an operation by (members.grant_admin included)."""
-        return set(self.flow.operations) | set(self.flow.policy.operations)
-
-    def operation_title(self, name: str) -> str:
-        op = self.flow.operations.get(name)
-        if op is None and name == "members.grant_admin":
-            return "Make a member an admin"
-        return op.title if op else name
-
-    def explain(self, ctx: Context, operation: str, user_id: str | None = None) -> Explanation:
-        """Who may request and approve `operation`, by which rule; for `user_id`, whether they may."""
-        rule = self.flow.policy.rule(operation)
-        short = (self.flow.gate.shortfall(rule.approvers, rule.approvals, self.person(ctx, fresh=False))
-                 if rule.needs_approval else None)
-        shortfall = short.words(views.approvers_text) if short else None
-        may_request = may_approve = None
-        if user_id:
-            may_request = self.flow.directory.matches(ctx.team_id, user_id, rule.requesters)
-            may_approve = self.flow.directory.matches(ctx.team_id, user_id, rule.approvers)
-        return Explanation(rule, shortfall, may_request, may_approve)
 
     def title(self, request_or_operation: Request | str) -> str:
         name = request_or_operation if isinstance(request_or_operation, str) else request_or_operation.operation
@@ -437,26 +382,3 @@ class ApprovalService:
         pending = [row for row in self.pending_for(team_id, user_id) if row[2]]
         mine = [(r, self.flow.operations[r.operation], False) for r in self.flow.store.by_requester(user_id, limit=10)]
         self.slack.views_publish(user_id=user_id, view=views.home(pending, mine))
-
-
-class Sweeper:
-    """Runs `sweep` every `interval` seconds in a daemon thread until stopped."""
-
-    def __init__(self, service: ApprovalService, interval: float = 30.0) -> None:
-        self.service = service
-        self.interval = interval
-        self._stop = threading.Event()
-
-    def start(self) -> Sweeper:
-        threading.Thread(target=self._run, name="approval-sweeper", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.service.sweep()
-            except Exception:  # keep sweeping: one bad request must not stop expiry for all
-                log.exception("sweep failed")

@@ -1,0 +1,76 @@
+"""What commands ask of approvals and get back as data: pending requests, kept secrets, the audit
+trail's tail, and `/ona explain`. A part of ApprovalService (service.py), kept apart to stay small."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.approvals import views
+from bot.approvals.model import PENDING, Request
+from bot.approvals.policy import Rule
+from bot.registry import Operation
+
+if TYPE_CHECKING:
+    from bot.approvals.flow import ApprovalFlow
+    from bot.context import Context
+    from bot.identity import Person
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What `/ona explain` shows, as data: the rule, whether the organization can meet it today, and
+    for a named person the rule entries that admit them (None: they may not)."""
+
+    rule: Rule
+    shortfall: str | None
+    may_request: str | None = None
+    may_approve: str | None = None
+
+
+class Queries:
+    flow: ApprovalFlow
+
+    def person(self, ctx: Context, *, fresh: bool = True) -> Person: ...  # ApprovalService's
+    def title(self, request_or_operation: Request | str) -> str: ...  # ApprovalService's
+
+    def pending_for(self, team_id: str, user_id: str) -> list[tuple[Request, Operation, bool]]:
+        """Pending requests, each with whether this person may decide it (never their own)."""
+        viewer = self.flow.directory.person(team_id, user_id)
+        rows = []
+        for request in self.flow.store.in_states(PENDING, limit=50):
+            may = (request.requester_id != user_id and self.flow.directory.matches(
+                viewer.team_id, viewer.user_id, tuple(request.approvers)) is not None)
+            rows.append((request, self.flow.operations[request.operation], may))
+        return rows
+
+    def kept_secrets_for(self, ctx: Context) -> list[tuple[Request, str]]:
+        """The caller's results whose direct message failed, still waiting to be shown once."""
+        return [(r, self.title(r)) for r in self.flow.store.kept_secrets(ctx.user_id, self.flow.clock())
+                if r.requester_team == ctx.team_id]
+
+    def audit_tail(self, count: int) -> list[dict[str, Any]]:
+        return self.flow.store.audit_rows(last=count)
+
+    def operation_names(self) -> set[str]:
+        """Every name the policy knows an operation by (members.grant_admin included)."""
+        return set(self.flow.operations) | set(self.flow.policy.operations)
+
+    def operation_title(self, name: str) -> str:
+        op = self.flow.operations.get(name)
+        if op is None and name == "members.grant_admin":
+            return "Make a member an admin"
+        return op.title if op else name
+
+    def explain(self, ctx: Context, operation: str, user_id: str | None = None) -> Explanation:
+        """Who may request and approve `operation`, by which rule; for `user_id`, whether they may."""
+        rule = self.flow.policy.rule(operation)
+        short = (self.flow.gate.shortfall(rule.approvers, rule.approvals, self.person(ctx, fresh=False))
+                 if rule.needs_approval else None)
+        shortfall = short.words(views.approvers_text) if short else None
+        may_request = may_approve = None
+        if user_id:
+            may_request = self.flow.directory.matches(ctx.team_id, user_id, rule.requesters)
+            may_approve = self.flow.directory.matches(ctx.team_id, user_id, rule.approvers)
+        return Explanation(rule, shortfall, may_request, may_approve)
+
