@@ -31,8 +31,9 @@ class Explanation:
 class Queries:
     flow: ApprovalFlow
 
-    def person(self, ctx: Context, *, fresh: bool = True) -> Person: ...  # ApprovalService's
-    def title(self, request_or_operation: Request | str) -> str: ...  # ApprovalService's
+    if TYPE_CHECKING:  # provided by ApprovalService, which these queries are part of
+        def person(self, ctx: Context, *, fresh: bool = True) -> Person: ...
+        def title(self, request_or_operation: Request | str) -> str: ...
 
     def pending_for(self, team_id: str, user_id: str) -> list[tuple[Request, Operation, bool]]:
         """Pending requests, each with whether this person may decide it (never their own)."""
