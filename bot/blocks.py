@@ -9,6 +9,7 @@ within 50 blocks (modals and Home within 100).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -53,6 +54,14 @@ class BlockLimitError(ValueError):
 def escape(text: str) -> str:
     """Make user-typed text inert in mrkdwn: no @channel/@here pings, no forged links or mentions."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unformat(mrkdwn: str) -> str:
+    """The plain words of mrkdwn we wrote: links as their labels, no bold/italic/code marks, entities
+    decoded. For text kept in the database, which must not hold Slack formatting."""
+    text = re.sub(r"<[^>|]+\|([^>]+)>", r"\1", mrkdwn)
+    text = re.sub(r"(?<![\w])[*_~`]+|[*_~`]+(?![\w])", "", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def principals(names: list[str] | tuple[str, ...]) -> str:

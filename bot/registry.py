@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot import blocks as bk
+
 if TYPE_CHECKING:
     from bot.context import ActionHandler, Handler, ViewHandler
     from bot.ona.client import OnaClient
@@ -97,6 +99,11 @@ class Outcome:
     details: list[tuple[str, str]] = field(default_factory=list)
     secret: str | None = None
     secret_label: str = ""
+
+    @property
+    def plain(self) -> str:
+        """`text` without Slack formatting: what the database keeps."""
+        return bk.unformat(self.text)
 
 
 @dataclass(frozen=True)

@@ -128,3 +128,63 @@ def test_the_line_check_catches_a_long_module(tmp_path: Path) -> None:
     short.write_text("x = 1\n" * MAX_LINES)
     assert too_long([long, short]) == [f"{long}: {MAX_LINES + 1} lines (at most {MAX_LINES}: split it by what "
                                        "each part does)"]
+
+
+# --- no import circles: what a module imports when it loads never leads back to it ------------------
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def load_time_imports(source: str, known: set[str]) -> set[str]:
+    """The project modules a module imports as it loads: top-level statements only (an import inside a
+    function, or under `if TYPE_CHECKING:`, runs later or never)."""
+    found: set[str] = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name in known}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            submodules = {f"{node.module}.{a.name}" for a in node.names} & known
+            # `from pkg import sub` loads the submodule; the package itself only when a name is its own.
+            found |= submodules or ({node.module} & known)
+    return found
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    circles, done, path = [], set(), []
+
+    def visit(module: str) -> None:
+        if module in path:
+            circles.append([*path[path.index(module):], module])
+            return
+        if module in done:
+            return
+        path.append(module)
+        for dep in sorted(graph.get(module, ())):
+            visit(dep)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    return circles
+
+
+def test_no_import_circles() -> None:
+    paths = {module_name(p): p for folder in ("bot", "commands") for p in (ROOT / folder).rglob("*.py")}
+    # A package's __init__ is loaded before its modules, so a module naming its own package is no circle.
+    graph = {name: {m for m in load_time_imports(path.read_text(), set(paths)) if not f"{name}.".startswith(f"{m}.")}
+             for name, path in paths.items()}
+    circles = import_circles(graph)
+    assert not circles, "\n".join(" → ".join(c) for c in circles)
+
+
+def test_the_circle_check_catches_a_circle() -> None:
+    known = {"bot.a", "bot.b", "bot.c"}
+    graph = {"bot.a": load_time_imports("from bot.b import x\n", known),
+             "bot.b": load_time_imports("from bot import c\n", known),
+             "bot.c": load_time_imports("import bot.a\nif TYPE_CHECKING:\n    from bot.b import y\n", known)}
+    assert import_circles(graph) == [["bot.a", "bot.b", "bot.c", "bot.a"]]
+    graph["bot.c"] = load_time_imports("def f():\n    import bot.a\n", known)
+    assert import_circles(graph) == []

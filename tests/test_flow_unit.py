@@ -47,7 +47,7 @@ class FakeOna:
 def _apply(ona: FakeOna, params: dict[str, Any]) -> Outcome:
     ona.applied.append(dict(params))
     ona.banner.update(params)
-    return Outcome("Banner updated.")
+    return Outcome("*Banner* updated: <https://example.com|the page> &amp; more.")
 
 
 BANNER = Operation(name="banner.update", title="Update the banner", apply=_apply,
@@ -146,7 +146,9 @@ def test_two_votes_execute_the_change_once(store: CountingStore, ona: FakeOna, c
 
     again = flow.approve(request.id, BOB, request.hash)
     assert again.kind == "already" and len(ona.applied) == 1
+    # The database keeps the outcome's plain words, never Slack formatting; the views escape them.
     assert store.get(request.id).state == "succeeded"
+    assert store.get(request.id).result == "Banner updated: the page & more." == second.message
     assert actions(store) == [("request", "U0ALICE", "pending"), ("vote", "U0BOB", "approve"),
                               ("vote", "U0CAROL", "approve"), ("execute", "U0CAROL", "succeeded")]
 

@@ -27,6 +27,8 @@ from bot.approvals.model import (
     EXECUTING,
     EXPIRED,
     FAILED,
+    NOT_APPLIED,
+    OUTCOME_UNKNOWN,
     PENDING,
     SUCCEEDED,
     Request,
@@ -75,8 +77,6 @@ class Decision:
 # Longer than any execution can take (the client's timeouts and retries are well under it): a request
 # `executing` for longer was left by a process that died.
 RECONCILE_GRACE = 300.0
-OUTCOME_UNKNOWN = "outcome unknown"  # the note of a request that failed without proof that nothing changed
-NOT_APPLIED = "not applied"  # the note of a request Ona's state shows did not run
 WITNESS = "witness"  # the key of an operation's witness in "before" (see registry.Operation)
 
 UNSEALABLE = ("Not run: the secret given with this request can no longer be read by the bot (its seal key "
@@ -241,12 +241,12 @@ class ApprovalFlow:
                             f"Outcome unknown. {result}" if unknown else f"Not done. {result}",
                             votes=votes)
         secret_hash = sha256(outcome.secret) if outcome.secret else None
-        if not (succeeded := self.store.transition(request.id, EXECUTING, SUCCEEDED, result=outcome.text[:500],
+        if not (succeeded := self.store.transition(request.id, EXECUTING, SUCCEEDED, result=outcome.plain[:500],
                                                    secret_sha256=secret_hash, sealed=None)):
             # Another process settled it meanwhile (a restart's reconcile): say what the store says.
             return self._already(self._get(request.id))
         self._audit("execute", actor, request, outcome="succeeded")
-        return Decision(succeeded, Kind.EXECUTED, outcome.text, outcome=outcome, votes=votes)
+        return Decision(succeeded, Kind.EXECUTED, outcome.plain, outcome=outcome, votes=votes)
 
     def deny(self, request_id: str, actor: Person, reason: str) -> Decision:
         request = self._get(request_id, actor)

@@ -34,6 +34,9 @@ SUCCEEDED, FAILED, DENIED, EXPIRED, CANCELLED, CONFLICT = (
     RequestState.CANCELLED, RequestState.CONFLICT)
 FINAL = frozenset({SUCCEEDED, FAILED, DENIED, EXPIRED, CANCELLED, CONFLICT})
 REDACTED = "«redacted»"
+# The notes of a failed request that tell how it failed (the views pick their words by them).
+OUTCOME_UNKNOWN = "outcome unknown"  # failed without proof that nothing changed
+NOT_APPLIED = "not applied"  # Ona's state shows it did not run
 JSON_FIELDS = ("params", "before", "after", "origin", "approvers")  # stored as canonical JSON text
 
 

@@ -19,7 +19,18 @@ from bot import blocks as bk
 from bot import replies
 from bot.approvals import views
 from bot.approvals.flow import ApprovalFlow, Decision, Kind
-from bot.approvals.model import CANCELLED, FINAL, PENDING, Request, expected_after, redact, sha256
+from bot.approvals.model import (
+    CANCELLED,
+    DRAFT,
+    EXPIRED,
+    FINAL,
+    PENDING,
+    SUCCEEDED,
+    Request,
+    expected_after,
+    redact,
+    sha256,
+)
 from bot.approvals.queries import Queries
 from bot.approvals.store import StoreUnavailable
 from bot.approvals.views import DENY_CALLBACK, REASON_CALLBACK
@@ -228,8 +239,8 @@ class ApprovalService(Queries):
             ctx.reply(replies.info(views.already(request)))
             return
         self.tell_requester(request, decision)
-        done = request.state == "succeeded"  # a failure never reads "Done"
-        executed = f"Done: {decision.message}" if done else views.decision_text(request, decision.message)
+        done = decision.outcome is not None and request.state == SUCCEEDED  # a failure never reads "Done"
+        executed = f"Done: {decision.outcome.text}" if done else views.decision_text(request, decision.message)
         text = {Kind.EXECUTED: executed, Kind.CONFLICT: decision.message, Kind.EXPIRED: decision.message,
                 Kind.DENIED: "Denied; the requester was told.",
                 Kind.CANCELLED: "Request cancelled."}.get(decision.kind, decision.message)
@@ -343,7 +354,7 @@ class ApprovalService(Queries):
         for request in self.flow.overdue():
             decision = self.flow.expire(request)
             self.refresh_message(decision.request)
-            if decision.request.state == "expired" and request.state != "draft":
+            if decision.request.state == EXPIRED and request.state != DRAFT:
                 self.tell_requester(decision.request, decision)
         for decision in self.flow.resume_approved():
             self.refresh_message(decision.request)

@@ -8,7 +8,18 @@ from typing import Any
 
 from bot import blocks as bk
 from bot import usertext
-from bot.approvals.model import DRAFT, PENDING, REDACTED, Request
+from bot.approvals.model import (
+    APPROVED,
+    DENIED,
+    DRAFT,
+    EXECUTING,
+    FAILED,
+    OUTCOME_UNKNOWN,
+    PENDING,
+    REDACTED,
+    SUCCEEDED,
+    Request,
+)
 from bot.approvals.policy import Rule
 from bot.registry import Operation
 
@@ -137,10 +148,10 @@ def already(request: Request) -> str:
 
 
 def decision_text(request: Request, message: str) -> str:
-    """The flow's plain words about an execution, with the mark its outcome deserves."""
-    if request.state == "failed":
-        return f":warning: {message}" if request.note == "outcome unknown" else f":x: {message}"
-    return message
+    """The flow's plain words about an execution (escaped here), with the mark its outcome deserves."""
+    if request.state == FAILED:
+        return f":warning: {bk.escape(message)}" if request.note == OUTCOME_UNKNOWN else f":x: {bk.escape(message)}"
+    return f"Done: {bk.escape(message)}" if request.state == SUCCEEDED else bk.escape(message)
 
 
 def approval_message(request: Request, op: Operation, votes: list[dict[str, Any]],
@@ -150,7 +161,7 @@ def approval_message(request: Request, op: Operation, votes: list[dict[str, Any]
                          *approval_card(request, op, votes, sections=CHANNEL_SECTIONS, shortfall=shortfall)]
     if request.state != PENDING:
         blocks.append(bk.section(_final_line(request, votes)))
-        if request.state == "denied" and request.note:
+        if request.state == DENIED and request.note:
             blocks.append(reason_block(request.note, "Reason for denying"))
     return bk.message(blocks, text=f"Approval needed: {op.title} (requested by <@{request.requester_id}>)"
                       if request.state == PENDING else f"{op.title}: {request.state}")
@@ -206,19 +217,19 @@ def _progress(request: Request, votes: list[dict[str, Any]]) -> str:
 def state_line(request: Request) -> str:
     """The request's state in words. A failure never reads as done, and one whose outcome is unknown
     (note "outcome unknown", set by the flow) never reads as refused."""
-    if request.state == "failed" and request.note == "outcome unknown":
+    if request.state == FAILED and request.note == OUTCOME_UNKNOWN:
         return ":warning: *Approved, outcome unknown*"
     return STATE_LINE.get(request.state, request.state)
 
 
 def _final_line(request: Request, votes: list[dict[str, Any]]) -> str:
     line = state_line(request)
-    if request.decided_by and request.state in ("succeeded", "failed", "denied", "approved", "executing"):
+    if request.decided_by and request.state in (SUCCEEDED, FAILED, DENIED, APPROVED, EXECUTING):
         line += f" — by <@{request.decided_by}>"
     if request.decided_at:
         line += f", {slack_date(request.decided_at)}"
-    if request.state in ("succeeded", "failed") and request.result:
-        line += f"\n{request.result if request.state == 'succeeded' else bk.escape(request.result)}"
+    if request.state in (SUCCEEDED, FAILED) and request.result:
+        line += f"\n{bk.escape(request.result)}"  # plain words: the database keeps no formatting
     return line
 
 
