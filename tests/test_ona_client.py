@@ -255,7 +255,9 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("Wed, 01 Jan 2025 11:00:00 GMT", now=now) == 0.0
     error = error_from_response(429, {"Retry-After": "3"}, b"")
     assert isinstance(error, errors.ResourceExhausted) and error.retry_after == 3.0
-    assert "3 s" in error.user_message
+    assert error.user_message.endswith("Please try again in a few seconds.")  # people's words, no seconds
+    for after, words in (("45", "in a minute"), ("600", "in 10 minutes"), ("90000", "in a few hours")):
+        assert error_from_response(429, {"Retry-After": after}, b"").user_message.endswith(f"try again {words}.")
 
 
 def test_user_messages_are_plain_and_bounded() -> None:

@@ -77,6 +77,16 @@ class OnaError(Exception):
         return f"{self.summary} (Ona said: {detail})" if detail else self.summary
 
 
+def _when(retry_after: float | None) -> str:
+    """Ona's Retry-After as people say it: no seconds."""
+    if retry_after is None or 10 < retry_after <= 60:
+        return "in a minute"
+    if retry_after <= 10:
+        return "in a few seconds"
+    minutes = -(-int(retry_after) // 60)
+    return f"in {minutes} minutes" if minutes < 120 else "in a few hours"
+
+
 def _quote(message: str) -> str:
     text = " ".join(message.split())
     return text if len(text) <= _MAX_QUOTED else text[: _MAX_QUOTED - 1] + "…"
@@ -134,9 +144,7 @@ class ResourceExhausted(OnaError):
 
     @property
     def user_message(self) -> str:
-        if self.retry_after is None:
-            return f"{self.summary} Please try again in a minute."
-        return f"{self.summary} Please try again in {max(1, round(self.retry_after))} s."
+        return f"{self.summary} Please try again {_when(self.retry_after)}."
 
 
 class FailedPrecondition(OnaError):
