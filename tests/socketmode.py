@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -20,9 +23,27 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
-from bot.localslack import LISTEN_BACKLOG
+from bot.localslack import LISTEN_BACKLOG, FakeSlack
+from tests.harness import DIRECT_POLICY
 
 APP_ID = "A0ONABOT"
+SECRET = "socket-mode-secret"  # Socket Mode requests are not signed; the setting is still required
+
+
+def launch_run(emulator: Any, slack: FakeSlack, workdir: Any, *, db: str,
+               policy: str = DIRECT_POLICY) -> subprocess.Popen[str]:
+    """`ona-bot run` (python -m bot.cli run) as a subprocess, configured for the fake Slack (whose
+    apps.connections.open hands out this module's server) and the emulator, on the database `db`."""
+    policy_file = workdir / "policy.toml"
+    policy_file.write_text(policy)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ONA_", "GITPOD_"))}
+    env.update({
+        "SLACK_BOT_TOKEN": "xoxb-run", "SLACK_APP_TOKEN": "xapp-1-run", "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.url + "/api", "ONA_API_KEY": emulator.admin_key, "ONA_BASE_URL": emulator.base_url,
+        "ONA_ORGANIZATION_ID": emulator.organization_id, "ONA_BOT_DB": db, "ONA_BOT_POLICY_FILE": str(policy_file),
+    })
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, cwd=workdir,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
 class SocketModeServer:

@@ -4,9 +4,7 @@ Socket Mode server through the fake Slack's apps.connections.open, with the emul
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.localslack import FakeSlack, SlackPayloads, checkboxes, text_input
-from tests.harness import DIRECT_POLICY, message_text, wait_until
-from tests.socketmode import SocketModeServer
-
-SECRET = "socket-mode-secret"  # Socket Mode requests are not signed; the setting is still required
+from tests.harness import message_text, wait_until
+from tests.socketmode import SECRET, SocketModeServer, launch_run
 
 
 @dataclass
@@ -36,17 +32,7 @@ class RunningBot:
 def run_bot(emulator, slack: FakeSlack, tmp_path: Path) -> Iterator[RunningBot]:
     sockets = SocketModeServer().start()
     slack.socket_mode_url = sockets.url
-    policy = tmp_path / "policy.toml"
-    policy.write_text(DIRECT_POLICY)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ONA_", "GITPOD_"))}
-    env.update({
-        "SLACK_BOT_TOKEN": "xoxb-run", "SLACK_APP_TOKEN": "xapp-1-run", "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": slack.url + "/api", "ONA_API_KEY": emulator.admin_key, "ONA_BASE_URL": emulator.base_url,
-        "ONA_ORGANIZATION_ID": emulator.organization_id, "ONA_BOT_DB": str(tmp_path / "run.db"),
-        "ONA_BOT_POLICY_FILE": str(policy),
-    })
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = launch_run(emulator, slack, tmp_path, db=str(tmp_path / "run.db"))
     running = RunningBot(sockets, slack, SlackPayloads(SECRET), proc)
     try:
         try:
