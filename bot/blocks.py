@@ -64,6 +64,11 @@ def unformat(mrkdwn: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """"1 approval", "2 approvals"; `many` for words that do not just take an s ("policies")."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
 def principals(names: list[str] | tuple[str, ...]) -> str:
     """Policy principals as Slack shows them: "Ona organization admins", @group mentions, @people."""
     return ", ".join("Ona organization admins" if p == "ona:admins" else f"<!subteam^{p}>" if p.startswith("S")

@@ -89,8 +89,3 @@ def explain(ctx: Context, args: Args) -> None:
     title = service.operation_title(name)
     heading = f"Who may {title[0].lower()}{title[1:]}"
     ctx.reply(bk.message([bk.section(f"*{bk.escape(heading)}?*\n" + "\n".join(lines))], text=heading))
-
-
-def plural(n: int, word: str) -> str:
-    """"1 approval", "2 approvals"."""
-    return f"{n} {word}{'' if n == 1 else 's'}"

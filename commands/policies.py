@@ -338,7 +338,7 @@ def update_policies(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     ona.update_organization_policies(**_request_fields(params))
     labels = {**dict(TOGGLES), **FIELD_LABELS}
     details = [(labels.get(k, k.removeprefix("agent.").replace("_", " ")), _show(k, v)) for k, v in params.items()]
-    return Outcome(text=f"Updated {len(params)} polic{'y' if len(params) == 1 else 'ies'}.", details=details[:10])
+    return Outcome(text=f"Updated {bk.plural(len(params), 'policy', 'policies')}.", details=details[:10])
 
 
 def _show(name: str, value: Any) -> str:

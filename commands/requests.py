@@ -16,7 +16,7 @@ GROUP = Group("requests", "Approval requests", aliases=("request", "approvals"))
 def list_pending(ctx: Context, args: Args) -> None:
     rows = ctx.services.approvals.pending_for(ctx.team_id, ctx.user_id)
     blocks = views.request_list(rows, heading="Pending requests", empty="No request is pending.", limit=5)
-    ctx.reply(bk.message(_kept_secrets(ctx) + blocks, text=f"{len(rows)} pending request(s)"))
+    ctx.reply(bk.message(_kept_secrets(ctx) + blocks, text=bk.plural(len(rows), "pending request")))
 
 
 def _kept_secrets(ctx: Context) -> list[Any]:

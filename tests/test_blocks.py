@@ -74,3 +74,13 @@ def test_checker_demands_a_confirm_on_buttons_that_change_something() -> None:
     with pytest.raises(AssertionError, match="confirm"):
         check_message(unconfirmed)
     check_message(bk.message([bk.actions(bk.button("Edit", "banner:edit"))], text="x"))
+
+
+def test_plurals_are_right() -> None:
+    assert [bk.plural(n, "approval") for n in (0, 1, 2)] == ["0 approvals", "1 approval", "2 approvals"]
+    assert bk.plural(1, "policy", "policies") == "1 policy" and bk.plural(3, "policy", "policies") == "3 policies"
+
+
+def test_unformat_keeps_the_words_of_mrkdwn() -> None:
+    assert bk.unformat("*Bold* and _it_ at <https://x.example|the page>: a &lt;b&gt; &amp; c_d") == \
+        "Bold and it at the page: a <b> & c_d"

@@ -125,7 +125,7 @@ def change_blocks(request: Request, op: Operation, *, sections: int) -> list[Any
     texts = chunks(change_lines(request, op))
     blocks: list[Any] = [bk.section(text) for text in texts[:sections]]
     if len(texts) > sections:
-        blocks.append(bk.section(f"_The change goes on ({len(texts) - sections} more part(s))._",
+        blocks.append(bk.section(f"_The change goes on ({bk.plural(len(texts) - sections, 'more part')})._",
                                  accessory=bk.button("See the full change", FULL_CHANGE, {"id": request.id})))
     return blocks
 
@@ -185,7 +185,7 @@ def approval_card(request: Request, op: Operation, votes: list[dict[str, Any]], 
 
 
 def decide_buttons(request: Request, op: Operation) -> Any:
-    needed = _plural(request.approvals_needed, "approval")
+    needed = bk.plural(request.approvals_needed, "approval")
     value = {"id": request.id, "h": request.hash}
     return bk.actions(
         bk.button("Approve", APPROVE, value, style="primary", confirm_with=bk.confirm(
@@ -202,10 +202,6 @@ def full_change(request: Request, op: Operation) -> dict[str, Any]:
         blocks.append(reason_block(request.reason))
     blocks += [bk.section(text) for text in chunks(change_lines(request, op))][: bk.VIEW_MAX_BLOCKS - 2]
     return bk.modal("The full change", blocks, callback_id="approval_full_change")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def _progress(request: Request, votes: list[dict[str, Any]]) -> str:
@@ -237,7 +233,7 @@ def requester_notice(request: Request, title: str, permalink: str | None,
                      shortfall: str | None = None) -> dict[str, Any]:
     where = f"<{permalink}|the approvals channel>" if permalink else "the approvals channel"
     text = (f":inbox_tray: Your request to *{bk.escape(title)}* (`{request.id}`) is waiting for "
-            f"{_plural(request.approvals_needed, 'approval')} in {where}. "
+            f"{bk.plural(request.approvals_needed, 'approval')} in {where}. "
             f"It expires {slack_date(request.expires_at)}.")
     if shortfall:
         text += f"\n:warning: {shortfall}"
@@ -257,7 +253,7 @@ def outcome_for_requester(request: Request, title: str, text: str) -> dict[str, 
 def dry_run(title: str, rule: Rule, before: dict[str, Any], after: dict[str, Any],
             params: dict[str, Any], show: Show = None) -> dict[str, Any]:
     how = ("runs at once" if not rule.needs_approval else
-           f"needs {rule.approvals} approval(s) from {approvers_text(rule.approvers)}")
+           f"needs {bk.plural(rule.approvals, 'approval')} from {approvers_text(rule.approvers)}")
     blocks = [
         bk.header(f"Dry run: {title}"),
         bk.section("\n".join(diff_lines(before, after, params, show))),

@@ -68,4 +68,4 @@ def list_page(configs: list[SCIMConfiguration], ssos: dict[str, SSOConfiguration
             f"token expires {date(scim.token_expires_at)}\nID `{short(scim.id)}`"))
         blocks.append(bk.actions(toggle(scim), regenerate_button(scim)))
     blocks += bk.pager("scim:page", page, pages, {})
-    return bk.message(blocks, text=f"{len(configs)} SCIM configuration(s)")
+    return bk.message(blocks, text=bk.plural(len(configs), "SCIM configuration"))

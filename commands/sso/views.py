@@ -56,7 +56,7 @@ def list_page(configs: list[SSOConfiguration], page: int) -> dict[str, Any]:
         blocks.append(bk.actions(bk.button("Show", "sso:show", {"id": sso.id}), toggle(sso)))
     blocks += bk.pager("sso:page", page, pages, {})
     blocks.append(bk.actions(bk.button("Add SSO configuration", "sso:add")))
-    return bk.message(blocks, text=f"{len(configs)} SSO configuration(s)")
+    return bk.message(blocks, text=bk.plural(len(configs), "SSO configuration"))
 
 
 def detail(sso: SSOConfiguration) -> dict[str, Any]:
