@@ -96,7 +96,7 @@ def build_app(
             services, user_id=body["user_id"], team_id=body.get("team_id", ""), channel_id=body.get("channel_id"),
             trigger_id=body.get("trigger_id"), response_url=body.get("response_url"), respond=respond,
         )
-        pool.start(in_own_context(lambda: metrics.handled("command", *router.dispatch(ctx, body.get("text", ""))),
+        pool.start(in_own_context(lambda: finished(metrics, "command", *router.dispatch(ctx, body.get("text", ""))),
                                   user=ctx.user_id, team=ctx.team_id))
 
     @app.event("app_home_opened")
@@ -108,6 +108,12 @@ def build_app(
     for group in services.groups:
         _register_group(app, services, group, pool, metrics)
     return app
+
+
+def finished(metrics: Metrics, kind: str, group: str, result: str) -> None:
+    """Count a request's work, and log one line for it (with its user, team and operation bound)."""
+    metrics.handled(kind, group, result)
+    log.info("%s for %s: %s", kind, group or "an unknown command", result)
 
 
 def busy(metrics: Metrics, kind: str, group: str) -> None:
@@ -215,7 +221,7 @@ def _action_listener(services: Services, group: Group, action_id: str, handler: 
             handler(ctx, body)
 
         pool.start(in_own_context(
-            lambda: metrics.handled("click", group.name, guarded(ctx, run, usage=group.usages, mutating=mutating)),
+            lambda: finished(metrics, "click", group.name, guarded(ctx, run, usage=group.usages, mutating=mutating)),
             user=ctx.user_id, team=ctx.team_id, operation=action_id))
 
     return on_action
@@ -250,7 +256,7 @@ def _view_listener(services: Services, group: Group, spec: ViewSpec, pool: WorkP
             spec.submit(ctx, verdict.get("params", {}), meta)
 
         submit = in_own_context(
-            lambda: metrics.handled("submission", group.name, guarded(ctx, run, usage=group.usages, mutating=True)),
+            lambda: finished(metrics, "submission", group.name, guarded(ctx, run, usage=group.usages, mutating=True)),
             user=ctx.user_id, team=ctx.team_id, operation=spec.callback_id)
         if pool.reserve((body.get("user") or {}).get("id")):
             pool.start(submit)
