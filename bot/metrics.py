@@ -76,7 +76,7 @@ class Metrics:
         self.ack_seconds.labels(kind if kind in KINDS else "other").observe(seconds)
 
     def handled(self, kind: str, group: str, result: str) -> None:
-        group = group if group in self._groups else UNKNOWN_GROUP
+        group = group if group and (not self._groups or group in self._groups) else UNKNOWN_GROUP
         self.requests.labels(kind if kind in KINDS else "other", group, result if result in RESULTS else "error").inc()
 
     def turned_away(self, kind: str) -> None:
