@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     @field_validator("log_format", mode="before")
     @classmethod
     def _log_format(cls, v: object) -> object:
-        return v.strip().lower() if isinstance(v, str) else v
+        if isinstance(v, str) and v.strip().lower() in ("text", "json"):
+            return v.strip().lower()
+        raise ValueError("must be text or json")
 
     def old_seal_keys(self) -> tuple[str, ...]:
         text = self.seal_old_keys.get_secret_value() if self.seal_old_keys else ""
