@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from slack_bolt.context.respond import Respond
 from bot.approvals.store import StoreUnavailable
 from bot.blocks import submitted_values
 from bot.context import ActionHandler, Context
+from bot.logs import in_own_context
+from bot.metrics import Metrics, kind_of
 from bot.registry import Group, ViewSpec
 from bot.router import Router, guarded
 from bot.services import Services
@@ -44,6 +47,17 @@ def build_app(
     router = Router(services.groups)
     deliveries = services.approvals.deliveries
     pool = work or WorkPool(inline=process_before_response)
+    metrics = services.metrics
+
+    @app.middleware
+    def timed_ack(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        """Ack latency: from Bolt having the (verified) request to the ack, which `next()` returns with
+        (Bolt waits for the listener's ack() before answering). Registered first, so the duplicate check's
+        database write is inside it."""
+        started = time.monotonic()
+        response = next()
+        metrics.acked(kind_of(request.body), time.monotonic() - started)
+        return response
 
     @app.middleware
     def once_per_delivery(request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse | None:
@@ -64,6 +78,8 @@ def build_app(
                 log.error("configuration error: the database's disk is full; serving without the duplicate check")
                 return next()
             log.warning("database busy past the ack's budget (%s): answered busy, nothing done", exc)
+            metrics.turned_away(kind_of(request.body))
+            metrics.handled(kind_of(request.body), "", "busy")
             return busy_response(request.body, pool)
         if not claimed:
             return BoltResponse(status=200, body="")
@@ -73,22 +89,36 @@ def build_app(
     def on_command(ack: Ack, body: dict[str, Any], respond: Any) -> None:
         if not pool.reserve(body.get("user_id")):
             ack(text=BUSY)
+            busy(metrics, "command", router.group_of(body.get("text", "")))
             return
         ack()
         ctx = Context(
             services, user_id=body["user_id"], team_id=body.get("team_id", ""), channel_id=body.get("channel_id"),
             trigger_id=body.get("trigger_id"), response_url=body.get("response_url"), respond=respond,
         )
-        pool.start(lambda: router.dispatch(ctx, body.get("text", "")))
+        pool.start(in_own_context(lambda: finished(metrics, "command", *router.dispatch(ctx, body.get("text", ""))),
+                                  user=ctx.user_id, team=ctx.team_id))
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and pool.reserve(event.get("user")):
-            pool.start(lambda: services.approvals.publish_home(body.get("team_id", ""), event["user"]))
+            pool.start(in_own_context(lambda: services.approvals.publish_home(body.get("team_id", ""), event["user"]),
+                                      user=event.get("user"), team=body.get("team_id"), operation="app home"))
 
     for group in services.groups:
-        _register_group(app, services, group, pool)
+        _register_group(app, services, group, pool, metrics)
     return app
+
+
+def finished(metrics: Metrics, kind: str, group: str, result: str) -> None:
+    """Count a request's work, and log one line for it (with its user, team and operation bound)."""
+    metrics.handled(kind, group, result)
+    log.info("%s for %s: %s", kind, group or "an unknown command", result)
+
+
+def busy(metrics: Metrics, kind: str, group: str) -> None:
+    metrics.turned_away(kind)
+    metrics.handled(kind, group, "busy")
 
 
 def busy_response(body: dict[str, Any], pool: WorkPool) -> BoltResponse:
@@ -163,22 +193,23 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
     )
 
 
-def _register_group(app: App, services: Services, group: Group, pool: WorkPool) -> None:
+def _register_group(app: App, services: Services, group: Group, pool: WorkPool, metrics: Metrics) -> None:
     # Listeners are built by factories: Bolt injects arguments by name, so no default-arg binding.
     for action_id, handler in group.actions.items():
         # Pagination buttons add ":next"/":prev" to the id; one listener serves all of them.
-        listener = _action_listener(services, group, action_id, handler, pool,
+        listener = _action_listener(services, group, action_id, handler, pool, metrics,
                                     mutating=action_id not in group.read_only_actions)
         app.action(re.compile(rf"^{re.escape(action_id)}(:.*)?$"))(listener)
     for callback_id, spec in group.views.items():
-        app.view(callback_id)(_view_listener(services, group, spec, pool))
+        app.view(callback_id)(_view_listener(services, group, spec, pool, metrics))
 
 
 def _action_listener(services: Services, group: Group, action_id: str, handler: ActionHandler, pool: WorkPool,
-                     *, mutating: bool) -> Callable[..., None]:
+                     metrics: Metrics, *, mutating: bool) -> Callable[..., None]:
     def on_action(ack: Ack, body: dict[str, Any], respond: Any) -> None:
         if not pool.reserve((body.get("user") or {}).get("id")):
             ack()
+            busy(metrics, "click", group.name)
             if respond is not None and pool.may_notify():  # a click's ack carries no message
                 respond(text=BUSY, response_type="ephemeral", replace_original=False)
             return
@@ -189,12 +220,15 @@ def _action_listener(services: Services, group: Group, action_id: str, handler: 
             ctx.check_access(group, action_id)  # a forged click gets no more than the command would
             handler(ctx, body)
 
-        pool.start(lambda: guarded(ctx, run, usage=group.usages, mutating=mutating))
+        pool.start(in_own_context(
+            lambda: finished(metrics, "click", group.name, guarded(ctx, run, usage=group.usages, mutating=mutating)),
+            user=ctx.user_id, team=ctx.team_id, operation=action_id))
 
     return on_action
 
 
-def _view_listener(services: Services, group: Group, spec: ViewSpec, pool: WorkPool) -> Callable[..., None]:
+def _view_listener(services: Services, group: Group, spec: ViewSpec, pool: WorkPool,
+                   metrics: Metrics) -> Callable[..., None]:
     def on_view(ack: Ack, body: dict[str, Any]) -> None:
         view = body["view"]
         meta = _metadata(view)
@@ -204,12 +238,15 @@ def _view_listener(services: Services, group: Group, spec: ViewSpec, pool: WorkP
             log.exception("validation of %s failed", spec.callback_id)
             ack()
             guarded(context_from_payload(services, body), _raise_internal, usage=group.usages, mutating=False)
+            metrics.handled("submission", group.name, "error")
             return
         if verdict.get("errors"):
             ack(response_action="errors", errors=verdict["errors"])
+            metrics.handled("submission", group.name, "usage")
             return
         if verdict.get("view"):  # a next step (e.g. a preview) replaces the modal
             ack(response_action="update", view=verdict["view"])
+            metrics.handled("submission", group.name, "ok")
             return
         ack()
         ctx = context_from_payload(services, body)
@@ -218,7 +255,9 @@ def _view_listener(services: Services, group: Group, spec: ViewSpec, pool: WorkP
             ctx.check_access(group, spec.callback_id)
             spec.submit(ctx, verdict.get("params", {}), meta)
 
-        submit = lambda: guarded(ctx, run, usage=group.usages, mutating=True)  # noqa: E731
+        submit = in_own_context(
+            lambda: finished(metrics, "submission", group.name, guarded(ctx, run, usage=group.usages, mutating=True)),
+            user=ctx.user_id, team=ctx.team_id, operation=spec.callback_id)
         if pool.reserve((body.get("user") or {}).get("id")):
             pool.start(submit)
         else:  # a submitted form is never dropped: run it here, in Bolt's listener thread

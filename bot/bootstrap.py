@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -17,15 +19,21 @@ from bot.approvals.policy import DEFAULT_POLICY, Policy, PolicyError, load_polic
 from bot.approvals.policy_check import PolicyText, static_problems
 from bot.approvals.sealing import Sealer
 from bot.approvals.service import ApprovalService
+from bot.approvals.store import RequestStore
 from bot.identity import Directory, Installation
+from bot.metrics import CountingStore, Metrics
 from bot.mutations import operations_of
 from bot.ona.client import OnaClient
+from bot.ona.models import METHODS
+from bot.readiness import Readiness
 from bot.registry import Group, Operation
 from bot.services import Services
 from bot.settings import Settings
 from bot.startup import check_ona_admin, check_policy_groups, check_slack_token
 from bot.work import WorkPool
 from commands import GROUPS
+
+READY_TIMEOUT = 2.0  # seconds /readyz waits for Ona
 
 
 def slack_client(token: str, base_url: str | None = None) -> WebClient:
@@ -66,9 +74,19 @@ def settings_policy_text(settings: Settings) -> PolicyText:
     return PolicyText(settings.policy_file.read_text(), str(settings.policy_file))
 
 
-def ona_client(settings: Settings) -> OnaClient:
+def ona_client(settings: Settings, **kwargs: Any) -> OnaClient:
     return OnaClient(settings.ona_api_key.get_secret_value(), base_url=settings.ona_base_url,
-                     organization_id=settings.ona_organization_id)
+                     organization_id=settings.ona_organization_id, **kwargs)
+
+
+def new_metrics(groups: list[Group] | None = None) -> Metrics:
+    """A fresh registry, whose labels may name these groups and Ona's methods (anything else is "unknown")."""
+    return Metrics(groups=[g.name for g in groups or GROUPS], ona_methods=METHODS)
+
+
+def readiness_probe(settings: Settings, metrics: Metrics) -> OnaClient:
+    """The client /readyz asks Ona with: a short timeout and no retries, so a check never hangs."""
+    return ona_client(settings, timeout=READY_TIMEOUT, max_retries=0, observe=metrics.ona_call)
 
 
 def settings_slack_client(settings: Settings) -> WebClient:
@@ -88,17 +106,23 @@ def preflight(settings: Settings) -> Installation:
 
 
 def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: WebClient | None = None,
-                   policy: Policy | None = None, directory_ttl: float = 60.0) -> Services:
+                   policy: Policy | None = None, directory_ttl: float = 60.0,
+                   metrics: Metrics | None = None) -> Services:
+    """`metrics`: pass one to count the calls of an `ona` client built with `observe=metrics.ona_call`."""
     groups = list(GROUPS)
     operations = operations_of(groups)
-    ona = ona or ona_client(settings)
+    metrics = metrics or new_metrics(groups)
+    ona = ona or ona_client(settings, observe=metrics.ona_call)
     slack = slack or settings_slack_client(settings)
     audit_key = settings.audit_key.get_secret_value() if settings.audit_key else None
     sealer = Sealer.for_database(settings.db_path, key=settings.seal_key.get_secret_value() if settings.seal_key
                                  else None, old_keys=settings.old_seal_keys(),
                                  legacy=settings.slack_signing_secret.get_secret_value())
+    store = CountingStore(open_store(settings.db_path, audit_key=audit_key), metrics)
+    metrics.watch_approvals(store)
+    probe = readiness_probe(settings, metrics)
     flow = ApprovalFlow(
-        open_store(settings.db_path, audit_key=audit_key),
+        cast(RequestStore, store),
         policy or load_settings_policy(settings, groups),
         Directory(slack, ona, ttl=directory_ttl),
         operations,
@@ -106,7 +130,8 @@ def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: W
         sealer,
     )
     approvals = ApprovalService(flow, slack, settings.approvals_channel, secret_slack=secret_client(slack))
-    return Services(ona=ona, slack=slack, approvals=approvals, groups=groups)
+    return Services(ona=ona, slack=slack, approvals=approvals, groups=groups, metrics=metrics,
+                    readiness=Readiness(store, probe.get_organization))
 
 
 def build(settings: Settings, **overrides) -> tuple[Services, App]:

@@ -11,7 +11,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ona-bot", description="Slack chat-ops for Ona organization admins.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("run", help="run the bot over Socket Mode (needs SLACK_APP_TOKEN)")
+    run = sub.add_parser("run", help="run the bot over Socket Mode (needs SLACK_APP_TOKEN)")
+    run.add_argument("--metrics-port", type=int, metavar="PORT",
+                     help="answer GET /healthz, /readyz and /metrics on this port (default: none)")
+    run.add_argument("--metrics-host", default="0.0.0.0", help="the address for --metrics-port (default 0.0.0.0)")
 
     serve = sub.add_parser("serve", help="serve Slack's HTTP requests at POST /slack/events (gunicorn)")
     serve.add_argument("--host", default="0.0.0.0")
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from bot.server import run_socket_mode
 
-        return run_socket_mode(settings)
+        return run_socket_mode(settings, metrics_host=args.metrics_host, metrics_port=args.metrics_port)
     if args.command == "serve":
         from bot.server import serve_http
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from bot import blocks as bk
 from bot import replies, usertext
 from bot.context import Context
+from bot.logs import bind
 from bot.ona.errors import ClearListError, OnaError
 from bot.registry import Args, Group, Refused, Subcommand, UsageError
 
@@ -126,12 +127,20 @@ class Router:
         help_group = self._by_name["help"]
         return help_group, help_group.subcommands[""], Args(words=[group.name], rest=group.name)
 
-    def dispatch(self, ctx: Context, text: str) -> None:
+    def group_of(self, text: str) -> str:
+        """The name of the group a command's text names, or "" (for metrics: never the text itself)."""
+        words = normalise(text).split(" ", 1)
+        group = self._by_name.get(words[0].lower() if words[0] else "help")
+        return group.name if group else ""
+
+    def dispatch(self, ctx: Context, text: str) -> tuple[str, str]:
+        """Answer one command; (the group's name or "", the result: ok, usage, refused or error)."""
         try:
             group, sub, args = self.resolve(text)
         except UsageError as exc:
             ctx.reply(replies.usage(str(exc), (exc.usage or "/ona help").split("\n")))
-            return
+            return self.group_of(text), "usage"
+        bind(operation=f"{group.name} {sub.name}".strip())
         ctx.dry_run = "dry-run" in args.flags
         ctx.reason = args.reason
 
@@ -141,26 +150,33 @@ class Router:
 
         # What to check when a change's outcome is unknown: the group's operations say (one per group).
         check = next((op.check for op in group.operations.values()), "")
-        guarded(ctx, run, usage=[f"/ona {sub.usage}"], mutating=sub.mutating, check=check)
+        return group.name, guarded(ctx, run, usage=[f"/ona {sub.usage}"], mutating=sub.mutating, check=check)
 
 
-def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutating: bool, check: str = "") -> None:
-    """Run a handler; whatever goes wrong, the user gets an answer and the log gets the detail."""
+def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutating: bool, check: str = "") -> str:
+    """Run a handler; whatever goes wrong, the user gets an answer and the log gets the detail. Returns
+    how it went, for the metrics: ok, usage, refused or error."""
     try:
         work()
     except UsageError as exc:
         _tell(ctx, replies.usage(str(exc), exc.usage.split("\n") if exc.usage else usage))
+        return "usage"
     except Refused as exc:
         _tell(ctx, replies.refused(exc))
+        return "refused"
     except ClearListError as exc:
         _tell(ctx, replies.info(f":warning: {exc}"))
+        return "usage"
     except OnaError as exc:
         log.warning("ona error for %s: %s", ctx.user_id, exc.code)
         _tell(ctx, replies.ona_error(exc, mutating=mutating, check=check))
+        return "error"
     except Exception:
         reference = uuid.uuid4().hex[:8]
         log.exception("handler failed (reference %s)", reference)
         _tell(ctx, replies.internal_error(reference))
+        return "error"
+    return "ok"
 
 
 def _tell(ctx: Context, payload: dict) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import logs
+from bot.endpoints import PATHS, WsgiApp, ops_app, serve_ops
 from bot.services import Services
 from bot.settings import Settings
 
@@ -19,25 +21,39 @@ log = logging.getLogger("ona.bot")
 EVENTS_PATH = "/slack/events"
 
 
-def wsgi_app(app: App) -> Callable[..., Iterable[bytes]]:
-    """POST /slack/events → Bolt (signature checked by Bolt's verifier); GET /healthz → 200."""
+def wsgi_app(app: App, ops: WsgiApp | None = None) -> Callable[..., Iterable[bytes]]:
+    """POST /slack/events → Bolt (signature checked by Bolt's verifier); GET /healthz, /readyz and
+    /metrics → `ops` (bot/endpoints.py; without it, /healthz only)."""
     slack = SlackRequestHandler(app, path=EVENTS_PATH)
+    ops = ops or ops_app(None, None)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
-            return [b"ok"]
+        if environ.get("PATH_INFO") in PATHS and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            return ops(environ, start_response)
         return slack(environ, start_response)
 
     return application
 
 
+def services_wsgi_app(services: Services, app: App) -> Callable[..., Iterable[bytes]]:
+    return wsgi_app(app, ops_app(services.metrics, services.readiness))
+
+
 def serve_http(settings: Settings, *, host: str, port: int, workers: int = 1, threads: int = 8) -> int:
     from gunicorn.app.base import BaseApplication
+    from gunicorn.glogging import Logger
 
     from bot.bootstrap import build
 
-    _configure_logging()
+    formatter = logs.configure(settings.log_format, settings.secrets())
+
+    class GunicornLogger(Logger):
+        """gunicorn's own lines (start, workers, errors) in the bot's format too."""
+
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers:
+                handler.setFormatter(formatter)
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -46,7 +62,7 @@ def serve_http(settings: Settings, *, host: str, port: int, workers: int = 1, th
                 "bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
                 "timeout": 30, "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
                 # gunicorn ≥ 23 opens one control socket per user by default: two bots on a host would clash.
-                "control_socket_disable": True,
+                "control_socket_disable": True, "logger_class": GunicornLogger,
             }.items():
                 if key in self.cfg.settings:
                     self.cfg.set(key, value)
@@ -58,20 +74,23 @@ def serve_http(settings: Settings, *, host: str, port: int, workers: int = 1, th
             # Runs in each worker (no preload): its own clients, database connections and sweeper thread.
             services, app = build(settings)
             start_housekeeping(services, checkpoint_interval=settings.audit_checkpoint_seconds)
-            return wsgi_app(app)
+            return services_wsgi_app(services, app)
 
     log.info("serving Slack requests on http://%s:%d%s", host, port, EVENTS_PATH)
     Server().run()
     return 0
 
 
-def run_socket_mode(settings: Settings) -> int:
+def run_socket_mode(settings: Settings, *, metrics_host: str = "0.0.0.0", metrics_port: int | None = None) -> int:
+    """`metrics_port`: where to answer /healthz, /readyz and /metrics (Socket Mode has no HTTP port)."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     from bot.bootstrap import build
 
-    _configure_logging()
+    logs.configure(settings.log_format, settings.secrets())
     services, app = build(settings)
+    if metrics_port is not None:
+        serve_ops(ops_app(services.metrics, services.readiness), metrics_host, metrics_port)
     start_housekeeping(services, checkpoint_interval=settings.audit_checkpoint_seconds)
     assert settings.slack_app_token is not None
     with contextlib.suppress(KeyboardInterrupt):
@@ -89,15 +108,7 @@ def start_housekeeping(services: Services, *, checkpoint_interval: float = 3600)
         services.approvals.reconcile()
     except Exception:  # Ona or Slack unreachable at start: the next start or sweep retries
         log.exception("reconciling interrupted requests failed")
-    Sweeper(services.approvals).start()
+    Sweeper(services.approvals, on_run=services.metrics.background_ran).start()
     Checkpoints(services.approvals.audit_store, services.slack, services.approvals.channel,
                 interval=checkpoint_interval).start()
 
-
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # At DEBUG slack-sdk logs request and reply bodies, which may hold a one-time secret for the
-    # requester: never below INFO, whatever the root level.
-    for name in ("slack_sdk", "slack_bolt", "ona.bolt"):
-        logging.getLogger(name).setLevel(logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP call: ona.client logs what matters

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from slack_sdk import WebClient
 
 from bot.approvals.service import ApprovalService
+from bot.metrics import Metrics
 from bot.ona.client import OnaClient
+from bot.readiness import Readiness
 from bot.registry import Group
 
 
@@ -18,3 +20,5 @@ class Services:
     slack: WebClient
     approvals: ApprovalService
     groups: list[Group] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)  # this app's own registry, never a global one
+    readiness: Readiness | None = None  # GET /readyz; None: not checked (always ready)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,8 @@ class Settings(BaseSettings):
     seal_old_keys: SecretStr | None = Field(default=None, validation_alias="ONA_BOT_SEAL_OLD_KEYS")
     # How often the audit trail's head is posted to the approvals channel ("0": the log only).
     audit_checkpoint_seconds: int = Field(default=3600, validation_alias="ONA_BOT_AUDIT_CHECKPOINT")
+    # "json": one JSON object per log line (for a log pipeline); "text" (the default): for people.
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="ONA_BOT_LOG_FORMAT")
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -58,6 +61,19 @@ class Settings(BaseSettings):
         if v is not None and len(v.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters (e.g. the output of: openssl rand -hex 32)")
         return v
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret the configuration holds: the log writes none of them (bot/logs.py)."""
+        held = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.ona_api_key,
+                self.audit_key, self.seal_key)
+        return tuple(s.get_secret_value() for s in held if s is not None) + self.old_seal_keys()
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() in ("text", "json"):
+            return v.strip().lower()
+        raise ValueError("must be text or json")
 
     def old_seal_keys(self) -> tuple[str, ...]:
         text = self.seal_old_keys.get_secret_value() if self.seal_old_keys else ""

@@ -20,10 +20,10 @@ import httpx
 
 from bot.app import build_app
 from bot.approvals.policy import parse_policy
-from bot.bootstrap import build_services, slack_client
+from bot.bootstrap import build_services, new_metrics, slack_client
 from bot.localslack import LISTEN_BACKLOG, FakeSlack, SlackPayloads
 from bot.ona.client import OnaClient
-from bot.server import EVENTS_PATH, wsgi_app
+from bot.server import EVENTS_PATH, services_wsgi_app
 from bot.services import Services
 from bot.settings import Settings
 from bot.work import WorkPool
@@ -91,8 +91,8 @@ class BotHarness:
         self.work = WorkPool(rate=None)  # tests send bursts (50 clicks at once) on purpose
         self.app = build_app(services, signing_secret=SIGNING_SECRET, work=self.work)
         self.payloads = SlackPayloads(SIGNING_SECRET)
-        self._server = make_server("127.0.0.1", 0, wsgi_app(self.app), server_class=_ThreadingWSGIServer,
-                                   handler_class=_QuietHandler)
+        self._server = make_server("127.0.0.1", 0, services_wsgi_app(services, self.app),
+                                   server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.http = httpx.Client(base_url=self.url, timeout=10)
@@ -165,10 +165,13 @@ def make_harness(emulator: Any, slack: FakeSlack, *, api_key: str | None = None,
     db = db_path or str(Path(tempfile.mkdtemp(prefix="ona-bot-test-")) / "bot.db")
     ARCHIVE.db_paths.add(db)  # searched for secrets at the end of the session
     settings = make_settings(emulator, slack, ONA_BOT_DB=db, **overrides)
+    metrics = new_metrics()
     ona = OnaClient(api_key or emulator.admin_key, base_url=emulator.base_url,
-                    organization_id=emulator.organization_id, backoff_base=0.01, backoff_max=0.05)
+                    organization_id=emulator.organization_id, backoff_base=0.01, backoff_max=0.05,
+                    observe=metrics.ona_call)
     parsed = parse_policy(policy, "test policy", None) if policy is not None else None
-    services = build_services(settings, ona=ona, slack=slack_client(BOT_TOKEN, slack.api_url), policy=parsed)
+    services = build_services(settings, ona=ona, slack=slack_client(BOT_TOKEN, slack.api_url), policy=parsed,
+                              metrics=metrics)
     return BotHarness(settings, services, slack)
 
 

@@ -30,8 +30,8 @@ APP_ID = "A0ONABOT"
 SECRET = "socket-mode-secret"  # Socket Mode requests are not signed; the setting is still required
 
 
-def launch_run(emulator: Any, slack: FakeSlack, workdir: Any, *, db: str,
-               policy: str = DIRECT_POLICY) -> subprocess.Popen[str]:
+def launch_run(emulator: Any, slack: FakeSlack, workdir: Any, *args: str, db: str,
+               policy: str = DIRECT_POLICY, **env_extra: str) -> subprocess.Popen[str]:
     """`ona-bot run` (python -m bot.cli run) as a subprocess, configured for the fake Slack (whose
     apps.connections.open hands out this module's server) and the emulator, on the database `db`."""
     policy_file = workdir / "policy.toml"
@@ -41,8 +41,9 @@ def launch_run(emulator: Any, slack: FakeSlack, workdir: Any, *, db: str,
         "SLACK_BOT_TOKEN": "xoxb-run", "SLACK_APP_TOKEN": "xapp-1-run", "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": slack.url + "/api", "ONA_API_KEY": emulator.admin_key, "ONA_BASE_URL": emulator.base_url,
         "ONA_ORGANIZATION_ID": emulator.organization_id, "ONA_BOT_DB": db, "ONA_BOT_POLICY_FILE": str(policy_file),
+        **env_extra,
     })
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=env, cwd=workdir,
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run", *args], env=env, cwd=workdir,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 

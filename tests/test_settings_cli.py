@@ -79,3 +79,15 @@ def test_a_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> Non
     env_file.write_text("\n".join(f"{k}={v}" for k, v in GOOD.items()) + "\nONA_BOT_DB=/tmp/from-dotenv.db\n")
     settings = load_settings(env_file=str(env_file))
     assert str(settings.db_path) == "/tmp/from-dotenv.db" and settings.ona_api_key.get_secret_value() == "k"
+
+
+def test_the_log_format_is_text_or_json() -> None:
+    result = _run({**GOOD, "ONA_BOT_LOG_FORMAT": "yaml"}, "serve")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "ona-bot: ONA_BOT_LOG_FORMAT must be text or json"
+
+
+def test_the_log_format_reads_json_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {**GOOD, "ONA_BOT_LOG_FORMAT": " JSON "}.items():
+        monkeypatch.setenv(key, value)
+    assert load_settings(env_file=None).log_format == "json"

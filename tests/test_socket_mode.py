@@ -3,13 +3,16 @@ Socket Mode server through the fake Slack's apps.connections.open, with the emul
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.localslack import FakeSlack, SlackPayloads, checkboxes, text_input
 from tests.harness import message_text, wait_until
@@ -28,11 +31,12 @@ class RunningBot:
         return self.proc.communicate(timeout=30)[1]
 
 
-@pytest.fixture
-def run_bot(emulator, slack: FakeSlack, tmp_path: Path) -> Iterator[RunningBot]:
+@contextlib.contextmanager
+def running(emulator, slack: FakeSlack, tmp_path: Path, *args: str, **env_extra: str) -> Iterator[RunningBot]:
+    """`ona-bot run *args` in a subprocess, connected to a local Socket Mode server."""
     sockets = SocketModeServer().start()
     slack.socket_mode_url = sockets.url
-    proc = launch_run(emulator, slack, tmp_path, db=str(tmp_path / "run.db"))
+    proc = launch_run(emulator, slack, tmp_path, *args, db=str(tmp_path / "run.db"), **env_extra)
     running = RunningBot(sockets, slack, SlackPayloads(SECRET), proc)
     try:
         try:
@@ -45,6 +49,12 @@ def run_bot(emulator, slack: FakeSlack, tmp_path: Path) -> Iterator[RunningBot]:
             proc.terminate()
             proc.wait(timeout=30)
         sockets.stop()
+
+
+@pytest.fixture
+def run_bot(emulator, slack: FakeSlack, tmp_path: Path) -> Iterator[RunningBot]:
+    with running(emulator, slack, tmp_path) as bot:
+        yield bot
 
 
 def home_views(slack: FakeSlack, user: str) -> list[dict]:
@@ -134,3 +144,40 @@ def test_slacks_disconnect_leads_to_a_new_connection_that_keeps_answering(run_bo
     run_bot.sockets.wait_ack(run_bot.sockets.slash_command(body))
     reply = run_bot.slack.wait_for("response_url", lambda a: a["_url"] == "/response/sm4")[-1]
     assert "banner" in json.dumps(reply).lower()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_metrics_port_serves_metrics_and_readiness_and_logs_are_json(emulator, slack: FakeSlack,
+                                                                      tmp_path: Path) -> None:
+    port = _free_port()
+    with running(emulator, slack, tmp_path, "--metrics-port", str(port), "--metrics-host", "127.0.0.1",
+                 ONA_BOT_LOG_FORMAT="json") as bot:
+        ops = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{ops}/healthz").text == "ok"
+        assert (httpx.get(f"{ops}/readyz").status_code, httpx.get(f"{ops}/readyz").text) == (200, "ready")
+        body, _ = bot.payloads.slash_command("banner", user_id="U0ALICE", response_url=slack.response_url("sm9"))
+        bot.sockets.wait_ack(bot.sockets.slash_command(body))
+        slack.wait_for("response_url", lambda a: a["_url"] == "/response/sm9")
+
+        def counted() -> dict[tuple[str, tuple], float]:
+            text = httpx.get(f"{ops}/metrics").text
+            return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                    for f in text_string_to_metric_families(text) for s in f.samples}
+
+        command = ("ona_bot_requests_total", (("group", "banner"), ("kind", "command"), ("result", "ok")))
+        samples = wait_until(lambda: (found := counted()).get(command) and found, what="the command counted")
+        assert samples[("ona_bot_ack_seconds_count", (("kind", "command"),))] == 1
+        assert samples[("ona_bot_ona_calls_total", (("code", "ok"), ("method", "GetAnnouncementBanner")))] >= 1
+        stderr = bot.stderr()
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]  # every line is one JSON object
+    done = next(line for line in lines if line["message"] == "command for banner: ok")
+    assert (done["user"], done["team"], done["operation"], done["level"]) == ("U0ALICE", "T0ACME", "banner", "INFO")
+    for secret in ("xoxb-run", "xapp-1-run", SECRET, emulator.admin_key):
+        assert secret not in stderr

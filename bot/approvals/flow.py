@@ -44,6 +44,7 @@ from bot.approvals.policy import Policy, Rule
 from bot.approvals.sealing import Sealer
 from bot.approvals.store import RequestStore, StoreUnavailable
 from bot.identity import Directory, Person
+from bot.logs import bind
 from bot.ona.client import OnaClient
 from bot.ona.errors import OnaError, unknown_outcome
 from bot.registry import Operation, Outcome, Refused
@@ -148,6 +149,7 @@ class ApprovalFlow:
             sealed=self.sealer.seal(secret) if secret else None,
         )
         self.store.create(request)
+        bind(request_id=request.id, operation=operation)  # this work's log lines name the request from now on
         if not draft:
             self._audit("request", actor, request, outcome="pending")
         return request
@@ -362,6 +364,7 @@ class ApprovalFlow:
                 self.store.audit(action="refused", team_id=actor.team_id, user_id=actor.user_id,
                                  email=actor.email, request_id=request_id[:40], outcome="no such request")
             raise Refused("There is no such request.")
+        bind(request_id=request.id, operation=request.operation)
         return request
 
     def _refuse(self, actor: Person, request: Request, message: str, *, why: str | None = None) -> NoReturn:

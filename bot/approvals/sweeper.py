@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from bot.approvals.service import ApprovalService
 
@@ -14,9 +15,11 @@ log = logging.getLogger("ona.approvals")
 class Sweeper:
     """Runs `sweep` every `interval` seconds in a daemon thread until stopped."""
 
-    def __init__(self, service: ApprovalService, interval: float = 30.0) -> None:
+    def __init__(self, service: ApprovalService, interval: float = 30.0,
+                 on_run: Callable[[bool], None] | None = None) -> None:
         self.service = service
         self.interval = interval
+        self.on_run = on_run or (lambda ok: None)  # told after each sweep whether it went through (metrics)
         self._stop = threading.Event()
 
     def start(self) -> Sweeper:
@@ -32,3 +35,6 @@ class Sweeper:
                 self.service.sweep()
             except Exception:  # keep sweeping: one bad request must not stop expiry for all
                 log.exception("sweep failed")
+                self.on_run(False)
+            else:
+                self.on_run(True)

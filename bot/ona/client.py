@@ -110,6 +110,7 @@ class OnaClient(OrganizationMethods):
         user_agent: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
+        observe: Callable[[str, str, float], None] | None = None,
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         if not key.get_secret_value():
@@ -127,11 +128,9 @@ class OnaClient(OrganizationMethods):
         self.retry_after_cap = retry_after_cap
         self._sleep = sleep
         self._random = random
-        if timeout is None:
-            timeout = DEFAULT_TIMEOUT
-        elif not isinstance(timeout, httpx.Timeout):
-            timeout = httpx.Timeout(timeout)
-        self.timeout = timeout
+        self._observe = observe  # (method, "ok" or the error's code, seconds) per attempt: the caller's metrics
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        self.timeout = timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._http = httpx.Client(
             timeout=timeout,
             transport=transport,
@@ -220,17 +219,24 @@ class OnaClient(OrganizationMethods):
             response = self._http.post(url, content=body, headers=self._auth())
         except httpx.HTTPError as exc:
             error = self._transport_error(method, exc)
+            self._observed(method, error.code, started)
             log.info("ona call %s status=- code=%s duration_ms=%.0f attempt=%d",
                      method, error.code, _ms(started), attempt)
             raise error from None  # httpx's exception holds the request, headers and key included
         if response.status_code == 200:
+            self._observed(method, "ok", started)
             log.debug("ona call %s status=200 duration_ms=%.0f attempt=%d", method, _ms(started), attempt)
             return self._decode(method, response)
         content = response.content.replace(self._api_key.get_secret_value().encode(), b"[redacted]")
         error = error_from_response(response.status_code, response.headers, content, method=method)
+        self._observed(method, error.code, started)
         log.info("ona call %s status=%d code=%s duration_ms=%.0f attempt=%d",
                  method, response.status_code, error.code, _ms(started), attempt)
         raise error
+
+    def _observed(self, method: str, code: str, started: float) -> None:
+        if self._observe is not None:
+            self._observe(method, code, time.monotonic() - started)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
