@@ -16,10 +16,13 @@ from typing import Any
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.context.respond import Respond
 
+from bot import blocks as bk
+from bot import replies
 from bot.approvals.store import StoreUnavailable
+from bot.approvals.views import REQUESTS_MODAL
 from bot.blocks import submitted_values
 from bot.context import ActionHandler, Context
-from bot.registry import Group, ViewSpec
+from bot.registry import Group, Refused, ViewSpec
 from bot.router import Router, guarded
 from bot.services import Services
 from bot.work import WorkPool
@@ -84,7 +87,8 @@ def build_app(
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and pool.reserve(event.get("user")):
-            pool.start(lambda: services.approvals.publish_home(body.get("team_id", ""), event["user"]))
+            ctx = Context(services, user_id=event["user"], team_id=body.get("team_id", ""), surface="home")
+            pool.start(lambda: redraw(services, ctx))
 
     for group in services.groups:
         _register_group(app, services, group, pool)
@@ -149,6 +153,14 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
         except ValueError:
             origin = {}
     response_url = body.get("response_url") or origin.get("response_url")
+    surface = origin.get("surface") if isinstance(origin.get("surface"), str) else None
+    from_modal = False
+    if body.get("type") == "block_actions" and view:  # a click in the Home or in a modal
+        from_modal = view.get("type") == "modal"
+        if view.get("type") == "home":
+            surface = "home"
+        elif view.get("callback_id") == REQUESTS_MODAL:
+            surface = view.get("id")
     return Context(
         services,
         user_id=user.get("id", ""),
@@ -160,7 +172,20 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
         respond=(respond or Respond(response_url=response_url)) if response_url else None,
         dry_run=bool(origin.get("dry_run")),
         reason=origin.get("reason") if isinstance(origin.get("reason"), str) else None,
+        surface=surface,
+        from_modal=from_modal,
     )
+
+
+def redraw(services: Services, ctx: Context) -> None:
+    """Draw the surface a click came from again (the App Home, a modal listing requests), so it shows
+    the new state; never fails the click itself."""
+    if not ctx.surface or services.redraw is None:
+        return
+    try:
+        services.redraw(ctx)
+    except Exception:
+        log.exception("could not draw %s again for %s", ctx.surface, ctx.user_id)
 
 
 def _register_group(app: App, services: Services, group: Group, pool: WorkPool) -> None:
@@ -172,6 +197,35 @@ def _register_group(app: App, services: Services, group: Group, pool: WorkPool) 
         app.action(re.compile(rf"^{re.escape(action_id)}(:.*)?$"))(listener)
     for callback_id, spec in group.views.items():
         app.view(callback_id)(_view_listener(services, group, spec, pool))
+    for callback_id, shortcut in group.shortcuts.items():
+        app.shortcut(callback_id)(_shortcut_listener(services, group, shortcut, pool))
+
+
+def _shortcut_listener(services: Services, group: Group, handler: ActionHandler,
+                       pool: WorkPool) -> Callable[..., None]:
+    """A shortcut has no channel to answer in (a global one) but a trigger_id: what it opens, or a
+    refusal or "busy", is a modal."""
+    def on_shortcut(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        ctx = context_from_payload(services, body)
+
+        def tell(payload: dict[str, Any]) -> None:
+            ctx.open_modal(bk.modal("Ona", bk.blocks_of(payload), callback_id="shortcut_answer", close="Close"))
+
+        def run() -> None:
+            try:
+                ctx.check_access(group)
+            except Refused as exc:
+                tell(replies.refused(exc))
+                return
+            handler(ctx, body)
+
+        if pool.reserve((body.get("user") or {}).get("id")):
+            pool.start(lambda: guarded(ctx, run, usage=group.usages, mutating=False))
+        else:
+            guarded(ctx, lambda: tell(replies.info(BUSY)), usage=group.usages, mutating=False)
+
+    return on_shortcut
 
 
 def _action_listener(services: Services, group: Group, action_id: str, handler: ActionHandler, pool: WorkPool,
@@ -189,7 +243,11 @@ def _action_listener(services: Services, group: Group, action_id: str, handler: 
             ctx.check_access(group, action_id)  # a forged click gets no more than the command would
             handler(ctx, body)
 
-        pool.start(lambda: guarded(ctx, run, usage=group.usages, mutating=mutating))
+        def run_and_redraw() -> None:
+            guarded(ctx, run, usage=group.usages, mutating=mutating)
+            redraw(services, ctx)
+
+        pool.start(run_and_redraw)
 
     return on_action
 
@@ -218,7 +276,10 @@ def _view_listener(services: Services, group: Group, spec: ViewSpec, pool: WorkP
             ctx.check_access(group, spec.callback_id)
             spec.submit(ctx, verdict.get("params", {}), meta)
 
-        submit = lambda: guarded(ctx, run, usage=group.usages, mutating=True)  # noqa: E731
+        def submit() -> None:
+            guarded(ctx, run, usage=group.usages, mutating=True)
+            redraw(services, ctx)
+
         if pool.reserve((body.get("user") or {}).get("id")):
             pool.start(submit)
         else:  # a submitted form is never dropped: run it here, in Bolt's listener thread

@@ -25,7 +25,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.startup import check_ona_admin, check_policy_groups, check_slack_token
 from bot.work import WorkPool
-from commands import GROUPS
+from commands import GROUPS, home
 
 
 def slack_client(token: str, base_url: str | None = None) -> WebClient:
@@ -106,7 +106,7 @@ def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: W
         sealer,
     )
     approvals = ApprovalService(flow, slack, settings.approvals_channel, secret_slack=secret_client(slack))
-    return Services(ona=ona, slack=slack, approvals=approvals, groups=groups)
+    return Services(ona=ona, slack=slack, approvals=approvals, groups=groups, redraw=home.redraw)
 
 
 def build(settings: Settings, **overrides) -> tuple[Services, App]:

@@ -3,11 +3,13 @@ module-level clients): every Context reaches them (bot/context.py types them as 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 
 from bot.approvals.service import ApprovalService
+from bot.context import Context
 from bot.ona.client import OnaClient
 from bot.registry import Group
 
@@ -18,3 +20,5 @@ class Services:
     slack: WebClient
     approvals: ApprovalService
     groups: list[Group] = field(default_factory=list)
+    # Draws a surface again (the App Home, a modal listing requests) for ctx.surface: commands/home.py.
+    redraw: Callable[[Context], None] | None = None

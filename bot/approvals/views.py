@@ -1,4 +1,5 @@
-"""How approval requests read on a phone: the channel message, the lists, the Home tab, dry runs."""
+"""How approval requests read on a phone: the channel message, the lists (in messages, the App Home and
+the requests modal), dry runs."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ FULL_CHANGE = "approval:full"
 SHOW_SECRET = "approval:secret"
 REASON_CALLBACK = "approval_reason"
 DENY_CALLBACK = "approval_deny"
+REQUESTS_MODAL = "approval_requests"  # the modal of the "Ona approvals" shortcut, drawn again after a click
 STATE_LINE = {
     "succeeded": ":white_check_mark: *Approved and done*",
     "failed": ":x: *Approved, but not done*",
@@ -230,9 +232,14 @@ def requester_notice(request: Request, title: str, permalink: str | None,
             f"It expires {slack_date(request.expires_at)}.")
     if shortfall:
         text += f"\n:warning: {shortfall}"
-    cancel = bk.button("Cancel request", CANCEL, {"id": request.id},
-                       confirm_with=bk.confirm("Cancel this request?", "Approvers will no longer see buttons."))
-    return bk.message([bk.section(text), bk.actions(cancel)], text=f"Request {request.id} is waiting for approval")
+    return bk.message([bk.section(text), bk.actions(cancel_button(request))],
+                      text=f"Request {request.id} is waiting for approval")
+
+
+def cancel_button(request: Request, text: str = "Cancel request") -> Any:
+    return bk.button(text, CANCEL, {"id": request.id},
+                     confirm_with=bk.confirm("Cancel this request?", "Approvers will no longer see buttons.",
+                                             ok="Cancel it", deny="Keep it"))
 
 
 def outcome_for_requester(request: Request, title: str, text: str) -> dict[str, Any]:
@@ -261,30 +268,20 @@ def request_line(request: Request, title: str) -> str:
             f"expires {slack_date(request.expires_at, '{date_short} {time}')}")
 
 
-def request_list(requests: list[tuple[Request, Operation, bool]], *, heading: str, empty: str,
-                 limit: int = 8) -> list[Any]:
+def request_list(requests: list[tuple[Request, Operation, bool]], *, heading: str | None, empty: str,
+                 limit: int = 8, viewer: str | None = None) -> list[Any]:
     """(request, operation, viewer may decide) rows. One the viewer may decide shows as a whole card
-    (reason, change, Approve and Deny); the others as a line."""
-    blocks: list[Any] = [bk.header(heading)]
+    (reason, change, Approve and Deny); the viewer's own pending ones with Cancel; the others as a line."""
+    blocks: list[Any] = [bk.header(heading)] if heading else []
     if not requests:
         return [*blocks, bk.section(empty)]
     for request, op, may_decide in requests[:limit]:
         if may_decide and request.state == PENDING:
             blocks += [bk.divider(), *approval_card(request, op, [], sections=LIST_SECTIONS)]
+        elif viewer and request.requester_id == viewer and request.state == PENDING:
+            blocks.append(bk.section(request_line(request, op.title), accessory=cancel_button(request, "Cancel")))
         else:
             blocks.append(bk.section(request_line(request, op.title)))
     if len(requests) > limit:
         blocks.append(bk.context(f"…and {len(requests) - limit} more: `/ona requests` lists them."))
     return blocks
-
-
-def home(pending_for_me: list[tuple[Request, Operation, bool]],
-         mine: list[tuple[Request, Operation, bool]]) -> dict[str, Any]:
-    blocks = [
-        *request_list(pending_for_me, heading="Waiting for your approval", empty="Nothing to decide. :tada:",
-                      limit=8),
-        bk.divider(),
-        *request_list(mine, heading="Your requests", empty="You have not requested anything yet.", limit=10),
-        bk.context("Type `/ona help` in any channel for commands."),
-    ]
-    return bk.home(blocks[: bk.VIEW_MAX_BLOCKS])
