@@ -180,8 +180,8 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
 def redraw(services: Services, ctx: Context) -> None:
     """Draw the surface a click came from again (the App Home, a modal listing requests), so it shows
     the new state; never fails the click itself."""
-    if not ctx.surface or services.redraw is None:
-        return
+    if not ctx.surface or services.redraw is None or ctx.view_id:
+        return  # (a click that opened a form changed nothing yet: the form's submission draws it again)
     try:
         services.redraw(ctx)
     except Exception:
