@@ -150,6 +150,8 @@ def test_approve_from_the_home(abot: BotHarness, emulator) -> None:
     again = abot.next_home("U0BOB", seen)
     assert state_of(abot, request_id) == "succeeded" and emulator.state.banner.enabled is False
     assert "approval:approve" not in all_buttons(again) and "Nothing to decide" in message_text(again)
+    alices = message_text(abot.open_home("U0ALICE"))  # her request reads as done, in words
+    assert f"`{request_id}` · done" in alices and not any(word in alices for word in INTERNAL)
 
 
 def test_deny_from_the_home_asks_a_reason_then_draws_the_home_again(abot: BotHarness) -> None:

@@ -262,10 +262,21 @@ def dry_run(title: str, rule: Rule, before: dict[str, Any], after: dict[str, Any
     return bk.message(blocks, text=f"Dry run: {title}")
 
 
+# A request's state in a list line, as people say it.
+STATE_WORDS = {"draft": "waiting for its reason", "pending": "pending", "approved": "running", "executing": "running",
+               "succeeded": "done", "failed": "not done", "denied": "denied", "expired": "expired",
+               "cancelled": "cancelled", "conflict": "not run: Ona changed first"}
+
+
 def request_line(request: Request, title: str) -> str:
-    state = "waiting for its reason" if request.state == DRAFT else request.state
-    return (f"*{bk.escape(title)}* · `{request.id}` · {state}\n<@{request.requester_id}> · "
-            f"expires {slack_date(request.expires_at, '{date_short} {time}')}")
+    state = STATE_WORDS.get(request.state, "unknown")
+    if request.state == "failed" and request.note == "outcome unknown":
+        state = "outcome unknown"
+    if request.state in (PENDING, DRAFT):
+        when = f"expires {slack_date(request.expires_at, '{date_short} {time}')}"
+    else:
+        when = slack_date(request.decided_at or request.updated_at or request.created_at, "{date_short} {time}")
+    return f"*{bk.escape(title)}* · `{request.id}` · {state}\n<@{request.requester_id}> · {when}"
 
 
 def request_list(requests: list[tuple[Request, Operation, bool]], *, heading: str | None, empty: str,
