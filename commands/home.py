@@ -180,7 +180,7 @@ def _everyone_else(ctx: Context, refusal: str | None) -> list[Any]:
     return [
         bk.section("*What you can do here*\nThis bot runs the Ona organization for its admins: the banner, "
                    "members, invites, domains, sign-in. You cannot change those through it yourself."),
-        bk.section(f"*Whom to ask*\n{admins}. `/ona explain <change>` says who may ask for a change and who "
+        bk.section(f"*Whom to ask*\n{admins}. `/ona explain &lt;change&gt;` says who may ask for a change and who "
                    "approves it."),
         bk.context("If someone asks you to approve a change, it shows up here."),
     ]

@@ -102,7 +102,7 @@ def test_nothing_due_reads_as_such(bot: BotHarness, emulator) -> None:
 def test_someone_who_may_use_nothing_is_told_what_they_can_do_and_whom_to_ask(bot: BotHarness) -> None:
     home = bot.open_home("U0CAROL")  # a member of Ona, not an admin
     text = message_text(home)
-    assert "Whom to ask" in text and "Ona organization admins" in text and "`/ona explain" in text
+    assert "Whom to ask" in text and "Ona organization admins" in text and "`/ona explain &lt;change&gt;`" in text
     assert "Announcement banner" not in headers_of(home) and "Last changes" not in headers_of(home)
     assert not all_buttons(home)
 

@@ -288,7 +288,8 @@ def request_list(requests: list[tuple[Request, Operation, bool]], *, heading: st
         return [*blocks, bk.section(empty)]
     for request, op, may_decide in requests[:limit]:
         if may_decide and request.state == PENDING:
-            blocks += [bk.divider(), *approval_card(request, op, [], sections=LIST_SECTIONS)]
+            divider = [bk.divider()] if blocks else []  # cards apart; nothing above the first without a heading
+            blocks += [*divider, *approval_card(request, op, [], sections=LIST_SECTIONS)]
         elif viewer and request.requester_id == viewer and request.state == PENDING:
             blocks.append(bk.section(request_line(request, op.title), accessory=cancel_button(request, "Cancel")))
         else:
