@@ -1,4 +1,5 @@
-"""Slack wiring: build the Bolt app and register `/ona`, every button and every modal of every group.
+"""Slack wiring: build the Bolt app and register `/ona`, every button, modal and shortcut of every group,
+and the App Home (drawn when opened, and again after a click in it).
 
 Each listener acks first (Slack's 3-second deadline) and hands the work to a bounded WorkPool
 (bot/work.py), so that no slow Ona call can delay another request's ack.

@@ -237,13 +237,13 @@ def test_post_as_banner_cuts_a_message_longer_than_ona_allows_and_says_so(bot: B
 
 
 def test_shortcuts_refuse_a_non_admin_saying_who_may(bot: BotHarness) -> None:
-    for callback_id in ("banner_set", "ona_approvals", "banner_from_message"):
-        bot.slack.reset()
-        message = {"type": "message", "ts": "1700000000.000300", "text": "hi"}
+    message = {"type": "message", "ts": "1700000000.000300", "text": "hi"}
+    for count, callback_id in enumerate(("banner_set", "ona_approvals", "banner_from_message"), start=1):
         bot.shortcut(callback_id, user="U0CAROL", message=message if callback_id == "banner_from_message" else None)
-        answer = bot.opened_view("shortcut_answer")
-        assert "Only Ona organization admins may use" in message_text(answer)
-        assert not [a for a in bot.slack.calls_to("views.open") if a["view"]["callback_id"] != "shortcut_answer"]
+        answers = bot.slack.wait_for("views.open", lambda a: a["view"]["callback_id"] == "shortcut_answer",
+                                     count=count)
+        assert "Only Ona organization admins may use" in message_text(answers[-1]["view"])
+    assert all(a["view"]["callback_id"] == "shortcut_answer" for a in bot.slack.calls_to("views.open"))
 
 
 def test_ona_approvals_lists_what_one_may_decide_and_approving_there_redraws_it(abot: BotHarness) -> None:
@@ -306,3 +306,20 @@ def test_cancel_answers_bad_input_in_words(abot: BotHarness, text: str, expected
     assert expected in message_text(reply)
     if "Give" in expected or "not a request" in expected:
         assert "/ona cancel &lt;request ID&gt;" in json.dumps(reply)
+
+
+def test_an_approver_named_in_the_policy_sees_what_to_decide_and_nothing_else(emulator, slack: FakeSlack) -> None:
+    emulator.state.banner.enabled = True
+    policy = APPROVAL_POLICY.replace('approvers = ["ona:admins"]', 'approvers = ["ona:admins", "U0CAROL"]')
+    harness = make_harness(emulator, slack, policy=policy)
+    try:
+        request_id = request_banner_off(harness)
+        home = harness.open_home("U0CAROL")
+        assert "Whom to ask" in message_text(home) and "Waiting for your approval" in headers_of(home)
+        assert all_buttons(home) == {"approval:approve", "approval:deny"}
+        seen = len(harness.homes("U0CAROL"))
+        harness.click_in_view(home, "approval:approve", value(home, "approval:approve"), user="U0CAROL")
+        harness.next_home("U0CAROL", seen)
+        assert state_of(harness, request_id) == "succeeded"
+    finally:
+        harness.close()
