@@ -1,4 +1,5 @@
-"""Slack wiring: build the Bolt app and register `/ona`, every button and every modal of every group.
+"""Slack wiring: build the Bolt app and register `/ona`, every button, modal and shortcut of every group,
+and the App Home (drawn when opened, and again after a click in it).
 
 Each listener acks first (Slack's 3-second deadline) and hands the work to a bounded WorkPool
 (bot/work.py), so that no slow Ona call can delay another request's ack.
@@ -17,12 +18,15 @@ from typing import Any
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.context.respond import Respond
 
+from bot import blocks as bk
+from bot import replies
 from bot.approvals.store import StoreUnavailable
+from bot.approvals.views import REQUESTS_MODAL
 from bot.blocks import submitted_values
 from bot.context import ActionHandler, Context
 from bot.logs import in_own_context
 from bot.metrics import Metrics, kind_of
-from bot.registry import Group, ViewSpec
+from bot.registry import Group, Refused, ViewSpec
 from bot.router import Router, guarded
 from bot.services import Services
 from bot.work import WorkPool
@@ -102,8 +106,9 @@ def build_app(
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], body: dict[str, Any]) -> None:
         if event.get("tab", "home") == "home" and pool.reserve(event.get("user")):
-            pool.start(in_own_context(lambda: services.approvals.publish_home(body.get("team_id", ""), event["user"]),
-                                      user=event.get("user"), team=body.get("team_id"), operation="app home"))
+            ctx = Context(services, user_id=event["user"], team_id=body.get("team_id", ""), surface="home")
+            pool.start(in_own_context(lambda: redraw(services, ctx), user=event.get("user"), team=body.get("team_id"),
+                                      operation="app home"))
 
     for group in services.groups:
         _register_group(app, services, group, pool, metrics)
@@ -179,6 +184,14 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
         except ValueError:
             origin = {}
     response_url = body.get("response_url") or origin.get("response_url")
+    surface = origin.get("surface") if isinstance(origin.get("surface"), str) else None
+    from_modal = False
+    if body.get("type") == "block_actions" and view:  # a click in the Home or in a modal
+        from_modal = view.get("type") == "modal"
+        if view.get("type") == "home":
+            surface = "home"
+        elif view.get("callback_id") == REQUESTS_MODAL:
+            surface = view.get("id")
     return Context(
         services,
         user_id=user.get("id", ""),
@@ -190,7 +203,20 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
         respond=(respond or Respond(response_url=response_url)) if response_url else None,
         dry_run=bool(origin.get("dry_run")),
         reason=origin.get("reason") if isinstance(origin.get("reason"), str) else None,
+        surface=surface,
+        from_modal=from_modal,
     )
+
+
+def redraw(services: Services, ctx: Context) -> None:
+    """Draw the surface a click came from again (the App Home, a modal listing requests), so it shows
+    the new state; never fails the click itself."""
+    if not ctx.surface or services.redraw is None or ctx.view_id:
+        return  # (a click that opened a form changed nothing yet: the form's submission draws it again)
+    try:
+        services.redraw(ctx)
+    except Exception:
+        log.exception("could not draw %s again for %s", ctx.surface, ctx.user_id)
 
 
 def _register_group(app: App, services: Services, group: Group, pool: WorkPool, metrics: Metrics) -> None:
@@ -202,6 +228,35 @@ def _register_group(app: App, services: Services, group: Group, pool: WorkPool, 
         app.action(re.compile(rf"^{re.escape(action_id)}(:.*)?$"))(listener)
     for callback_id, spec in group.views.items():
         app.view(callback_id)(_view_listener(services, group, spec, pool, metrics))
+    for callback_id, shortcut in group.shortcuts.items():
+        app.shortcut(callback_id)(_shortcut_listener(services, group, shortcut, pool))
+
+
+def _shortcut_listener(services: Services, group: Group, handler: ActionHandler,
+                       pool: WorkPool) -> Callable[..., None]:
+    """A shortcut has no channel to answer in (a global one) but a trigger_id: what it opens, or a
+    refusal or "busy", is a modal."""
+    def on_shortcut(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        ctx = context_from_payload(services, body)
+
+        def tell(payload: dict[str, Any]) -> None:
+            ctx.open_modal(bk.modal("Ona", bk.blocks_of(payload), callback_id="shortcut_answer", close="Close"))
+
+        def run() -> None:
+            try:
+                ctx.check_access(group)
+            except Refused as exc:
+                tell(replies.refused(exc))
+                return
+            handler(ctx, body)
+
+        if pool.reserve((body.get("user") or {}).get("id")):
+            pool.start(lambda: guarded(ctx, run, usage=group.usages, mutating=False))
+        else:
+            guarded(ctx, lambda: tell(replies.info(BUSY)), usage=group.usages, mutating=False)
+
+    return on_shortcut
 
 
 def _action_listener(services: Services, group: Group, action_id: str, handler: ActionHandler, pool: WorkPool,
@@ -220,9 +275,11 @@ def _action_listener(services: Services, group: Group, action_id: str, handler: 
             ctx.check_access(group, action_id)  # a forged click gets no more than the command would
             handler(ctx, body)
 
-        pool.start(in_own_context(
-            lambda: finished(metrics, "click", group.name, guarded(ctx, run, usage=group.usages, mutating=mutating)),
-            user=ctx.user_id, team=ctx.team_id, operation=action_id))
+        def run_and_redraw() -> None:
+            finished(metrics, "click", group.name, guarded(ctx, run, usage=group.usages, mutating=mutating))
+            redraw(services, ctx)
+
+        pool.start(in_own_context(run_and_redraw, user=ctx.user_id, team=ctx.team_id, operation=action_id))
 
     return on_action
 
@@ -255,9 +312,11 @@ def _view_listener(services: Services, group: Group, spec: ViewSpec, pool: WorkP
             ctx.check_access(group, spec.callback_id)
             spec.submit(ctx, verdict.get("params", {}), meta)
 
-        submit = in_own_context(
-            lambda: finished(metrics, "submission", group.name, guarded(ctx, run, usage=group.usages, mutating=True)),
-            user=ctx.user_id, team=ctx.team_id, operation=spec.callback_id)
+        def submit_and_redraw() -> None:
+            finished(metrics, "submission", group.name, guarded(ctx, run, usage=group.usages, mutating=True))
+            redraw(services, ctx)
+
+        submit = in_own_context(submit_and_redraw, user=ctx.user_id, team=ctx.team_id, operation=spec.callback_id)
         if pool.reserve((body.get("user") or {}).get("id")):
             pool.start(submit)
         else:  # a submitted form is never dropped: run it here, in Bolt's listener thread

@@ -31,7 +31,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.startup import check_ona_admin, check_policy_groups, check_slack_token
 from bot.work import WorkPool
-from commands import GROUPS
+from commands import GROUPS, home
 
 READY_TIMEOUT = 2.0  # seconds /readyz waits for Ona
 
@@ -131,7 +131,7 @@ def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: W
     )
     approvals = ApprovalService(flow, slack, settings.approvals_channel, secret_slack=secret_client(slack))
     return Services(ona=ona, slack=slack, approvals=approvals, groups=groups, metrics=metrics,
-                    readiness=Readiness(store, probe.get_organization))
+                    readiness=Readiness(store, probe.get_organization), redraw=home.redraw)
 
 
 def build(settings: Settings, **overrides) -> tuple[Services, App]:

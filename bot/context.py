@@ -28,6 +28,9 @@ class Approvals(Protocol):
     def may_use(self, person: Any, group: Group) -> bool: ...
     def may_request_any(self, person: Any, group: Group) -> bool: ...
     def pending_for(self, team_id: str, user_id: str) -> list[Any]: ...
+    def own_requests(self, team_id: str, user_id: str, limit: int = 10) -> list[Any]: ...
+    def request_of(self, request_id: str) -> Any: ...
+    def readers_of(self, group: str) -> tuple[str, ...]: ...
     def kept_secrets_for(self, ctx: Context) -> list[Any]: ...
     def audit_tail(self, count: int) -> list[dict[str, Any]]: ...
     def operation_names(self) -> set[str]: ...
@@ -71,6 +74,10 @@ class Context:
     dry_run: bool = False  # --dry-run: show the exact change, request nothing
     reason: str | None = None  # "reason: …" typed with the command
     view_id: str | None = None  # the modal this request opened, so an error can replace "Loading…"
+    # Where a click came from, to draw it again afterwards: "home" (the App Home), or the ID of an open
+    # modal listing requests. Carried through the forms the click opens (origin()).
+    surface: str | None = None
+    from_modal: bool = False  # clicked inside a modal: a new modal stacks on it (views.push)
 
     @property
     def ona(self) -> OnaClient:
@@ -104,7 +111,12 @@ class Context:
         """Open a modal now (the trigger_id expires 3 s after Slack sent it); returns the view id."""
         if not self.trigger_id:
             raise RuntimeError("no trigger_id to open a modal with")
-        self.view_id = self.slack.views_open(trigger_id=self.trigger_id, view=view)["view"]["id"]
+        # From inside a modal Slack wants the new one pushed on top (closing it shows the first again).
+        if self.from_modal:
+            opened = self.slack.views_push(trigger_id=self.trigger_id, view=view)
+        else:
+            opened = self.slack.views_open(trigger_id=self.trigger_id, view=view)
+        self.view_id = opened["view"]["id"]
         return self.view_id
 
     def update_modal(self, view_id: str, view: dict[str, Any]) -> None:
@@ -113,7 +125,7 @@ class Context:
     def origin(self) -> dict[str, str]:
         """Where to answer later: carried in a modal's private_metadata."""
         origin = {"channel": self.channel_id, "response_url": self.response_url, "dry_run": self.dry_run,
-                  "reason": self.reason}
+                  "reason": self.reason, "surface": self.surface}
         return {k: v for k, v in origin.items() if v}
 
     def ask_first(self, question: dict[str, Any], operation: str, params: dict[str, Any]) -> None:

@@ -148,6 +148,7 @@ class Subcommand:
     help: str
     handler: Handler
     mutating: bool = False
+    self_checked: bool = False  # checks who may use it itself (cancel: the request's requester)
 
 
 @dataclass(frozen=True)
@@ -174,10 +175,24 @@ class Group:
     public: bool = False  # anyone may use it (help); other groups follow the policy's [reads]
     # Buttons and modals that check who may press them themselves (Approve: the request's approvers).
     self_checked: set[str] = field(default_factory=set)
+    # Slack shortcuts (global or on a message) by callback_id: what `/ona` would do, from a menu.
+    shortcuts: dict[str, ActionHandler] = field(default_factory=dict)
+    # Subcommands also typed without the group's name (`/ona cancel R…` is `/ona requests cancel R…`).
+    top_level: tuple[str, ...] = ()
 
-    def command(self, name: str = "", *, usage: str, help: str, mutating: bool = False) -> Callable[[Handler], Handler]:
+    def command(self, name: str = "", *, usage: str, help: str, mutating: bool = False,
+                self_checked: bool = False) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
-            self.subcommands[name] = Subcommand(self.name, name, usage, help, fn, mutating)
+            self.subcommands[name] = Subcommand(self.name, name, usage, help, fn, mutating, self_checked)
+            return fn
+
+        return register
+
+    def shortcut(self, callback_id: str) -> Callable[[ActionHandler], ActionHandler]:
+        """A shortcut's handler gets the Context (with its trigger_id) and the payload, after the same
+        access check as the group's commands."""
+        def register(fn: ActionHandler) -> ActionHandler:
+            self.shortcuts[callback_id] = fn
             return fn
 
         return register

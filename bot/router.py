@@ -85,11 +85,16 @@ class Router:
     def __init__(self, groups: Sequence[Group]) -> None:
         self.groups = list(groups)
         self._by_name: dict[str, Group] = {}
+        self._verbs: dict[str, Group] = {}  # subcommands typed without their group's name
         for group in self.groups:
             if not group.subcommands:  # buttons only (approval decisions): nothing to type
                 continue
             for name in (group.name, *group.aliases):
                 self._by_name[name] = group
+            for verb in group.top_level:
+                self._verbs[verb] = group
+        for verb, group in self._verbs.items():
+            self._by_name.setdefault(verb, group)
 
     def resolve(self, text: str) -> tuple[Group, Subcommand, Args]:
         """Raise UsageError (with the nearest command's usage) when the text names no command."""
@@ -107,6 +112,8 @@ class Router:
             hint = f" Did you mean `{near[0]}`?" if near else " Try `/ona help`."
             raise UsageError(f"I don't know `{head[:40]}`.{hint}", "\n".join(usage))
         rest_words = words[1:]
+        if self._verbs.get(head) is group and head not in (group.name, *group.aliases):
+            rest_words = words  # `/ona cancel R…`: the verb is the subcommand
         if rest_words and rest_words[0].lower() in ("help", "?") and rest_words[0].lower() not in group.subcommands:
             return self._group_help(group)
         name = rest_words[0].lower() if rest_words and rest_words[0].lower() in group.subcommands else ""
@@ -145,7 +152,8 @@ class Router:
         ctx.reason = args.reason
 
         def run() -> None:
-            ctx.check_access(group)
+            if not sub.self_checked:
+                ctx.check_access(group)
             sub.handler(ctx, args)
 
         # What to check when a change's outcome is unknown: the group's operations say (one per group).

@@ -1,4 +1,5 @@
-"""/ona banner — show the announcement banner, switch it on or off, or edit it in a modal with a preview."""
+"""/ona banner — show the announcement banner, switch it on or off, or edit it in a modal with a preview;
+the shortcuts "Set the banner" (the form) and "Post as banner" (the form with a message's text)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from bot import replies
 from bot.context import Context
 from bot.ona.client import OnaClient
 from bot.registry import Args, Group, Outcome, UsageError
+from bot.router import unescape
 
 GROUP = Group("banner", "Announcement banner")
 MAX_MESSAGE = 1000  # Ona's limit (buf.validate max_len on UpdateAnnouncementBannerRequest.message)
 USAGE_ON = "banner on [message]"
+SET_SHORTCUT = "banner_set"  # manifest.yml's global shortcut "Set the banner"
+POST_SHORTCUT = "banner_from_message"  # manifest.yml's message shortcut "Post as banner"
 # A mention picked from Slack's list arrives as <@U…|name>; members read the banner in Ona, where it means @name.
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|([^<>]*))?>")
 
@@ -24,6 +28,12 @@ def _as_typed(message: str) -> str:
 
 
 def _render(enabled: bool, message: str) -> dict[str, Any]:
+    blocks = [bk.header("Announcement banner"), *card(enabled, message)]
+    return bk.message(blocks, text=f"Banner: {'on' if enabled else 'off'}")
+
+
+def card(enabled: bool, message: str) -> list[Any]:
+    """The banner's state and message, with Turn on/off and Edit (in a reply, and in the App Home)."""
     state = ":large_green_circle: On" if enabled else ":white_circle: Off"
     quoted = "\n".join(f"> {line}" for line in bk.escape(message).splitlines()) if message else "_(no message)_"
     toggle = (
@@ -33,13 +43,11 @@ def _render(enabled: bool, message: str) -> dict[str, Any]:
         bk.button("Turn on", "banner:on", style="primary",
                   confirm_with=bk.confirm("Turn the banner on?", "Every member will see this message."))
     )
-    blocks = [
-        bk.header("Announcement banner"),
+    return [
         *bk.fields([("State", state), ("Length", f"{len(message)} / {MAX_MESSAGE}")]),
         bk.section(quoted),
         bk.actions(toggle, bk.button("Edit", "banner:edit")),
     ]
-    return bk.message(blocks, text=f"Banner: {'on' if enabled else 'off'}")
 
 
 @GROUP.command(usage="banner", help="Show the announcement banner")
@@ -99,9 +107,40 @@ def click_edit(ctx: Context, payload: dict[str, Any]) -> None:
     edit(ctx, Args(words=[], rest=""))
 
 
-def _form(message: str, origin: dict[str, str]) -> dict[str, Any]:
+@GROUP.shortcut(SET_SHORTCUT)
+def shortcut_set(ctx: Context, payload: dict[str, Any]) -> None:
+    edit(ctx, Args(words=[], rest=""))
+
+
+@GROUP.shortcut(POST_SHORTCUT)
+def shortcut_post(ctx: Context, payload: dict[str, Any]) -> None:
+    """The message's text, as members would read it, in the form; Preview shows it before it is published."""
+    text = _message_text(ctx, payload.get("message") or {})
+    note = None
+    if len(text) > MAX_MESSAGE:
+        note = f"The message had {len(text)} characters; Ona allows {MAX_MESSAGE}, so it was cut: check the end."
+        text = text[:MAX_MESSAGE].rstrip()
+    ctx.open_modal(_form(text, ctx.origin(), note=note))
+
+
+def _message_text(ctx: Context, message: dict[str, Any]) -> str:
+    """Slack's message text as a person reads it: mentions as @name, links and escapes undone."""
+    def name(found: re.Match[str]) -> str:
+        if found.group(2):
+            return "@" + found.group(2)
+        try:  # a mention in a message carries no name: ask Slack (users:read), or keep the ID
+            user = ctx.slack.users_info(user=found.group(1))["user"]
+            return "@" + (user.get("profile", {}).get("display_name") or user.get("real_name") or user["name"])
+        except Exception:
+            return "@" + found.group(1)
+
+    return unescape(_MENTION.sub(name, str(message.get("text") or ""))).strip()
+
+
+def _form(message: str, origin: dict[str, str], note: str | None = None) -> dict[str, Any]:
     """"Show the banner now" starts ticked: editing the banner is almost always to show it."""
-    blocks = [
+    blocks: list[Any] = [bk.context(f":warning: {note}")] if note else []
+    blocks += [
         bk.text_input("message", "Message", initial=message, multiline=True, max_length=MAX_MESSAGE,
                       hint=f"Up to {MAX_MESSAGE} characters. Every member of the organization sees it."),
         bk.checkboxes_input("enabled", "Visibility", [("on", "Show the banner now")],
@@ -118,7 +157,7 @@ def _validate_form(values: dict[str, Any], meta: dict[str, Any]) -> dict[str, An
     if len(message) > MAX_MESSAGE:
         return {"errors": {"message": f"{len(message)} characters: Ona allows {MAX_MESSAGE}."}}
     enabled = "on" in (values.get("enabled") or [])
-    origin = {k: meta[k] for k in ("channel", "response_url") if k in meta}
+    origin = {k: meta[k] for k in ("channel", "response_url", "surface") if k in meta}
     preview = [
         bk.section("*Preview* — this is what members will see:"),
         bk.section("\n".join(f"> {line}" for line in bk.escape(message).splitlines())),

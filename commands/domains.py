@@ -152,6 +152,17 @@ def _row(v: DomainVerification) -> Any:
     return bk.section(f"{name}\n:hourglass: pending since {day(v.created_at)}", accessory=_verify_button(v.domain))
 
 
+def pending_rows(ona: OnaClient, limit: int = 5) -> list[Any]:
+    """The verifications still waiting for their DNS record, each with Verify (for the App Home)."""
+    pending = sorted((v for v in ona.iter_domain_verifications() if not _verified(v)), key=lambda v: v.domain.lower())
+    if not pending:
+        return [bk.context("No domain is waiting for verification.")]
+    rows = [_row(v) for v in pending[:limit]]
+    if len(pending) > limit:
+        rows.append(bk.context(f"…and {len(pending) - limit} more: `/ona domains` lists them."))
+    return rows
+
+
 # --- add ----------------------------------------------------------------------------------------
 
 

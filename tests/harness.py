@@ -6,9 +6,11 @@ Slack's Web API is the local FakeSlack (slack-sdk's base_url), Ona is the local 
 from __future__ import annotations
 
 import itertools
+import json
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +125,47 @@ class BotHarness:
                **kw: Any) -> httpx.Response:
         body, headers = self.payloads.view_submission(view, values, user_id=user, **kw)
         return self.post(body, headers)
+
+    def shortcut(self, callback_id: str, *, user: str = "U0ALICE", message: dict[str, Any] | None = None) -> Sent:
+        """A global shortcut, or with `message` a message shortcut (which carries its channel, the message
+        and a response_url), signed as Slack sends them."""
+        team = self.payloads.team_id
+        payload: dict[str, Any] = {
+            "type": "message_action" if message is not None else "shortcut", "callback_id": callback_id,
+            "trigger_id": self.payloads._trigger(), "action_ts": f"{time.time():.6f}", "token": "deprecated",
+            "user": {"id": user, "username": user.lower(), "team_id": team}, "team": {"id": team, "domain": "acme"},
+            "api_app_id": self.payloads.api_app_id,
+        }
+        response_url = self.slack.response_url(f"sc{next(self._n)}")
+        if message is not None:
+            payload |= {"channel": {"id": "C0OPS", "name": "ops"}, "message": message, "message_ts": message["ts"],
+                        "response_url": response_url}
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        headers = {"Content-Type": "application/x-www-form-urlencoded", **self.payloads.sign(body)}
+        return Sent(self.post(body, headers), response_url, self)
+
+    def homes(self, user: str) -> list[dict[str, Any]]:
+        """Every App Home view published for `user`, oldest first."""
+        return [a["view"] for a in self.slack.calls_to("views.publish") if a.get("user_id") == user]
+
+    def open_home(self, user: str = "U0ALICE") -> dict[str, Any]:
+        """Open the App Home as Slack tells the bot (app_home_opened); the view it publishes, with its id."""
+        before = len(self.homes(user))
+        body, headers = self.payloads.event({"type": "app_home_opened", "user": user, "channel": "D0" + user[2:],
+                                             "tab": "home"})
+        assert self.post(body, headers).status_code == 200
+        return self.next_home(user, before)
+
+    def next_home(self, user: str, before: int, timeout: float = 10.0) -> dict[str, Any]:
+        """The Home published after the `before` ones already seen (publishing it again follows a click)."""
+        homes = wait_until(lambda: self.homes(user)[before:], timeout, what=f"the App Home of {user} published")
+        return {**homes[0], "id": "VHOME"}
+
+    def click_in_view(self, view: dict[str, Any], action_id: str, value: str = "", *, user: str = "U0ALICE") -> None:
+        """A button pressed in the App Home or a modal: Slack sends the view, and no channel or response_url."""
+        body, headers = self.payloads.block_action(user_id=user, action_id=action_id, value=value, channel_id=None,
+                                                   view=view)
+        assert self.post(body, headers).status_code == 200
 
     def opened_view(self, callback_id: str, timeout: float = 10.0) -> dict[str, Any]:
         """The latest version of a modal (views.open, then views.update once Ona answered)."""

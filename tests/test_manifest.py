@@ -52,3 +52,19 @@ def test_manifest_declares_everything_the_bot_needs() -> None:
     assert m["settings"]["interactivity"]["is_enabled"] is True
     assert m["settings"]["socket_mode_enabled"] is True
     assert "app_home_opened" in m["settings"]["event_subscriptions"]["bot_events"]
+
+
+def test_every_shortcut_is_declared_and_handled() -> None:
+    """Slack's schema: name ≤ 24, description ≤ 150, type global or message; each callback_id has a handler."""
+    from commands import GROUPS
+
+    shortcuts = manifest()["features"]["shortcuts"]
+    for shortcut in shortcuts:
+        assert set(shortcut) == {"name", "type", "callback_id", "description"}
+        assert 1 <= len(shortcut["name"]) <= 24 and 1 <= len(shortcut["description"]) <= 150
+        assert shortcut["type"] in ("global", "message")
+    declared = {(s["name"], s["type"], s["callback_id"]) for s in shortcuts}
+    assert {(name, kind) for name, kind, _ in declared} == {
+        ("Set the banner", "global"), ("Ona approvals", "global"), ("Post as banner", "message")}
+    handled = {callback_id for group in GROUPS for callback_id in group.shortcuts}
+    assert {callback_id for _, _, callback_id in declared} == handled

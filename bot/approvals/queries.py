@@ -45,6 +45,19 @@ class Queries:
             rows.append((request, self.flow.operations[request.operation], may))
         return rows
 
+    def own_requests(self, team_id: str, user_id: str, limit: int = 10) -> list[tuple[Request, Operation]]:
+        """This person's latest requests (any state but drafts), newest first. Slack user IDs are unique
+        across workspaces, so the team is not compared (an Enterprise Grid member's may differ by surface)."""
+        return [(r, self.flow.operations[r.operation]) for r in self.flow.store.by_requester(user_id, limit=limit)]
+
+    def request_of(self, request_id: str) -> Request | None:
+        """One request by its ID, or None (for words about a typed ID before acting on it)."""
+        return self.flow.store.get(request_id)
+
+    def readers_of(self, group: str) -> tuple[str, ...]:
+        """Who the policy lets use a command group (its [reads]): whom to ask."""
+        return self.flow.policy.readers(group).principals
+
     def kept_secrets_for(self, ctx: Context) -> list[tuple[Request, str]]:
         """The caller's results whose direct message failed, still waiting to be shown once."""
         return [(r, self.title(r)) for r in self.flow.store.kept_secrets(ctx.user_id, self.flow.clock())

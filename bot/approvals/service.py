@@ -388,8 +388,3 @@ class ApprovalService(Queries):
         (done, not applied, or outcome unknown with what to check)."""
         self.refresh_message(request)
         self.tell_requester(request, Decision(request, "executed", request.result or ""))
-
-    def publish_home(self, team_id: str, user_id: str) -> None:
-        pending = [row for row in self.pending_for(team_id, user_id) if row[2]]
-        mine = [(r, self.flow.operations[r.operation], False) for r in self.flow.store.by_requester(user_id, limit=10)]
-        self.slack.views_publish(user_id=user_id, view=views.home(pending, mine))

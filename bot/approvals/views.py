@@ -1,4 +1,5 @@
-"""How approval requests read on a phone: the channel message, the lists, the Home tab, dry runs."""
+"""How approval requests read on a phone: the channel message, the lists (in messages, the App Home and
+the requests modal), dry runs."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ FULL_CHANGE = "approval:full"
 SHOW_SECRET = "approval:secret"
 REASON_CALLBACK = "approval_reason"
 DENY_CALLBACK = "approval_deny"
+REQUESTS_MODAL = "approval_requests"  # the modal of the "Ona approvals" shortcut, drawn again after a click
 STATE_LINE = {
     "succeeded": ":white_check_mark: *Approved and done*",
     "failed": ":x: *Approved, but not done*",
@@ -237,9 +239,14 @@ def requester_notice(request: Request, title: str, permalink: str | None,
             f"It expires {slack_date(request.expires_at)}.")
     if shortfall:
         text += f"\n:warning: {shortfall}"
-    cancel = bk.button("Cancel request", CANCEL, {"id": request.id},
-                       confirm_with=bk.confirm("Cancel this request?", "Approvers will no longer see buttons."))
-    return bk.message([bk.section(text), bk.actions(cancel)], text=f"Request {request.id} is waiting for approval")
+    return bk.message([bk.section(text), bk.actions(cancel_button(request))],
+                      text=f"Request {request.id} is waiting for approval")
+
+
+def cancel_button(request: Request, text: str = "Cancel request") -> Any:
+    return bk.button(text, CANCEL, {"id": request.id},
+                     confirm_with=bk.confirm("Cancel this request?", "Approvers will no longer see buttons.",
+                                             ok="Cancel it", deny="Keep it"))
 
 
 def outcome_for_requester(request: Request, title: str, text: str) -> dict[str, Any]:
@@ -262,36 +269,38 @@ def dry_run(title: str, rule: Rule, before: dict[str, Any], after: dict[str, Any
     return bk.message(blocks, text=f"Dry run: {title}")
 
 
+# A request's state in a list line, as people say it.
+STATE_WORDS = {"draft": "waiting for its reason", "pending": "pending", "approved": "running", "executing": "running",
+               "succeeded": "done", "failed": "not done", "denied": "denied", "expired": "expired",
+               "cancelled": "cancelled", "conflict": "not run: Ona changed first"}
+
+
 def request_line(request: Request, title: str) -> str:
-    state = "waiting for its reason" if request.state == DRAFT else request.state
-    return (f"*{bk.escape(title)}* · `{request.id}` · {state}\n<@{request.requester_id}> · "
-            f"expires {slack_date(request.expires_at, '{date_short} {time}')}")
+    state = STATE_WORDS.get(request.state, "unknown")
+    if request.state == "failed" and request.note == "outcome unknown":
+        state = "outcome unknown"
+    if request.state in (PENDING, DRAFT):
+        when = f"expires {slack_date(request.expires_at, '{date_short} {time}')}"
+    else:
+        when = slack_date(request.decided_at or request.updated_at or request.created_at, "{date_short} {time}")
+    return f"*{bk.escape(title)}* · `{request.id}` · {state}\n<@{request.requester_id}> · {when}"
 
 
-def request_list(requests: list[tuple[Request, Operation, bool]], *, heading: str, empty: str,
-                 limit: int = 8) -> list[Any]:
+def request_list(requests: list[tuple[Request, Operation, bool]], *, heading: str | None, empty: str,
+                 limit: int = 8, viewer: str | None = None) -> list[Any]:
     """(request, operation, viewer may decide) rows. One the viewer may decide shows as a whole card
-    (reason, change, Approve and Deny); the others as a line."""
-    blocks: list[Any] = [bk.header(heading)]
+    (reason, change, Approve and Deny); the viewer's own pending ones with Cancel; the others as a line."""
+    blocks: list[Any] = [bk.header(heading)] if heading else []
     if not requests:
         return [*blocks, bk.section(empty)]
     for request, op, may_decide in requests[:limit]:
         if may_decide and request.state == PENDING:
-            blocks += [bk.divider(), *approval_card(request, op, [], sections=LIST_SECTIONS)]
+            divider = [bk.divider()] if blocks else []  # cards apart; nothing above the first without a heading
+            blocks += [*divider, *approval_card(request, op, [], sections=LIST_SECTIONS)]
+        elif viewer and request.requester_id == viewer and request.state == PENDING:
+            blocks.append(bk.section(request_line(request, op.title), accessory=cancel_button(request, "Cancel")))
         else:
             blocks.append(bk.section(request_line(request, op.title)))
     if len(requests) > limit:
         blocks.append(bk.context(f"…and {len(requests) - limit} more: `/ona requests` lists them."))
     return blocks
-
-
-def home(pending_for_me: list[tuple[Request, Operation, bool]],
-         mine: list[tuple[Request, Operation, bool]]) -> dict[str, Any]:
-    blocks = [
-        *request_list(pending_for_me, heading="Waiting for your approval", empty="Nothing to decide. :tada:",
-                      limit=8),
-        bk.divider(),
-        *request_list(mine, heading="Your requests", empty="You have not requested anything yet.", limit=10),
-        bk.context("Type `/ona help` in any channel for commands."),
-    ]
-    return bk.home(blocks[: bk.VIEW_MAX_BLOCKS])

@@ -3,7 +3,7 @@ whose confirm dialogs say what stops working."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import blocks as bk
@@ -69,3 +69,22 @@ def list_page(configs: list[SCIMConfiguration], ssos: dict[str, SSOConfiguration
         blocks.append(bk.actions(toggle(scim), regenerate_button(scim)))
     blocks += bk.pager("scim:page", page, pages, {})
     return bk.message(blocks, text=bk.plural(len(configs), "SCIM configuration"))
+
+
+def expiring(configs: list[SCIMConfiguration], days: int, limit: int = 5) -> list[Any]:
+    """The configurations whose token expires within `days` (or has expired), each with New token."""
+    soon = datetime.now(UTC) + timedelta(days=days)
+    due = sorted((c for c in configs if c.token_expires_at and c.token_expires_at <= soon),
+                 key=lambda c: c.token_expires_at or soon)
+    if not due:
+        return [bk.context(f"No SCIM token expires in the next {days} days.")]
+    rows: list[Any] = [bk.section(f"*{bk.escape(name_of(scim))}*\n{_token_line(scim)}",
+                                  accessory=regenerate_button(scim)) for scim in due[:limit]]
+    if len(due) > limit:
+        rows.append(bk.context(f"…and {len(due) - limit} more: `/ona scim` lists them."))
+    return rows
+
+
+def _token_line(scim: SCIMConfiguration) -> str:
+    when = date(scim.token_expires_at)
+    return f"token {when}" if when.startswith(":warning:") else f"token expires {when}"
