@@ -30,6 +30,7 @@ class Person:
     email: str | None
     name: str
     refusal: str | None = None  # why Slack does not vouch for this account (then it matches no rule)
+    tz: str = "UTC"  # their Slack time zone (users.info `tz`): times they type and read are in it
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class Directory:
         profile = user.get("profile") or {}
         why = refusal(user, self.installation())
         person = Person(team_id, user_id, None if why else (profile.get("email") or "").lower() or None,
-                        user.get("real_name") or user.get("name") or user_id, why)
+                        user.get("real_name") or user.get("name") or user_id, why, user.get("tz") or "UTC")
         with self._lock:
             self._people[key] = (self.clock(), person)
         return person

@@ -17,7 +17,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot import blocks as bk
 from bot import replies
-from bot.approvals import views
+from bot.approvals import views, windows
 from bot.approvals.flow import ApprovalFlow, Decision, Kind
 from bot.approvals.model import CANCELLED, FINAL, PENDING, Request, expected_after, redact, sha256
 from bot.approvals.queries import Queries
@@ -363,6 +363,11 @@ class ApprovalService(Queries):
                     f"{views.slack_date(request.expires_at)}. Approvers: {views.approvers_text(request.approvers)}"))
             except SlackApiError as exc:
                 log.warning("reminder for %s failed: %s", request.id, exc.response.get("error"))
+        self.run_windows()
+
+    def run_windows(self) -> None:
+        """Banner windows whose time has come go on, those that are over go off (windows.py)."""
+        windows.run(self.flow, self.slack)
 
     def reconcile(self) -> None:
         """At start-up: settle what a crash left `executing`, run what it left `approved`."""
