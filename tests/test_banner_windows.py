@@ -38,6 +38,11 @@ def notes(bot: BotHarness, channel: str = "C0OPS") -> list[str]:
     return [message_text(c) for c in bot.slack.calls_to("chat.postMessage") if c.get("channel") == channel]
 
 
+def note_on(bot: BotHarness, channel: str) -> dict:
+    return bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == channel
+                              and "The banner is on for the maintenance window" in message_text(a))[-1]
+
+
 def banner_updates(emulator) -> list[dict]:
     return [{k: v for k, v in c.items() if k != "organizationId"} for c in emulator.calls("UpdateAnnouncementBanner")]
 
@@ -46,10 +51,10 @@ def test_on_for_two_hours_goes_on_now_and_off_when_the_sweep_finds_it_over(bot: 
     text = bot.command("banner on Maintenance for 2h").reply_text()
     assert "now until" in text and "(2 hours)" in text
     assert "7200" not in text
+    note_on(bot, "C0OPS")  # it goes on just after the answer
     assert banner_updates(emulator) == [{"enabled": True, "message": "Maintenance"}]
     [window] = windows(bot)
     assert window.state == "on" and window.message == "Maintenance" and window.ends_at - window.starts_at == 7200
-    assert any("The banner is on for the maintenance window" in n for n in notes(bot))
 
     at(bot, time.time() + 3600)  # still inside the window: nothing happens
     assert len(banner_updates(emulator)) == 1
@@ -108,8 +113,10 @@ def test_cancel_button_drops_a_window_to_come(bot: BotHarness, emulator) -> None
 
 def test_cancel_of_the_window_on_now_turns_the_banner_off(bot: BotHarness, emulator) -> None:
     bot.command("banner on Maintenance for 2h").reply()
+    note_on(bot, "C0OPS")
     cancel = buttons(bot.command("banner").reply())["banner:cancel_window"]
     bot.click("banner:cancel_window", cancel["value"], channel_id="C0OPS").reply()
+    bot.slack.wait_for("chat.postMessage", lambda a: "the banner is off" in message_text(a))
     assert banner_updates(emulator)[-1] == {"enabled": False}
     assert windows(bot, "done")
 
@@ -117,10 +124,8 @@ def test_cancel_of_the_window_on_now_turns_the_banner_off(bot: BotHarness, emula
 def test_notes_go_to_the_person_by_dm_when_asked_in_a_dm(bot: BotHarness, emulator) -> None:
     bot.command("banner on Maintenance for 30m", channel="D0ALICE").reply()
     assert [w.notes_to for w in windows(bot)] == ["U0ALICE"]
-    opened = bot.slack.calls_to("conversations.open")
-    assert any(c.get("users") == "U0ALICE" for c in opened)
-    assert any("maintenance window" in message_text(c) for c in bot.slack.calls_to("chat.postMessage")
-               if c.get("channel", "").startswith("D"))
+    note_on(bot, "D0ALICE")  # the fake Slack's DM channel with U0ALICE
+    assert any(c.get("users") == "U0ALICE" for c in bot.slack.calls_to("conversations.open"))
 
 
 @pytest.mark.parametrize(("text", "words"), [
