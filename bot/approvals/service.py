@@ -18,6 +18,7 @@ from slack_sdk.webhook import WebhookClient
 from bot import blocks as bk
 from bot import replies
 from bot.approvals import views, windows
+from bot.approvals.direct import DirectChanges
 from bot.approvals.flow import ApprovalFlow, Decision, Kind
 from bot.approvals.model import CANCELLED, FINAL, PENDING, Request, expected_after, redact, sha256
 from bot.approvals.queries import Queries
@@ -40,7 +41,7 @@ class DeliveryClaims(Protocol):
     def claim_delivery(self, key: str) -> bool: ...
 
 
-class ApprovalService(Queries):
+class ApprovalService(Queries, DirectChanges):
     def __init__(self, flow: ApprovalFlow, slack: WebClient, channel: str | None, *,
                  secret_slack: WebClient | None = None) -> None:
         self.flow = flow
@@ -131,14 +132,6 @@ class ApprovalService(Queries):
             log.error("configuration error: the database cannot be written (%s)", exc)
             raise Refused(DB_TROUBLE) from None
         self._publish(ctx, request)
-
-    def _run_directly(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
-        outcome, recorded = self.flow.run_directly(actor, operation, params)
-        reply = replies.outcome(self.flow.operations[operation], outcome)
-        if not recorded:  # the change ran: say so, and that it went unrecorded
-            reply["blocks"].append(bk.context(":warning: The bot could not record this change in its audit "
-                                              "trail (its database cannot be written). Tell whoever runs the bot."))
-        ctx.reply(reply)
 
     def _ask_reason(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
         if not ctx.trigger_id:

@@ -23,6 +23,7 @@ DENY = "approval:deny"
 CANCEL = "approval:cancel"
 FULL_CHANGE = "approval:full"
 SHOW_SECRET = "approval:secret"
+UNDO = "approval:undo"  # a change that ran at once, put back (direct.py)
 REASON_CALLBACK = "approval_reason"
 DENY_CALLBACK = "approval_deny"
 STATE_LINE = {
