@@ -76,3 +76,13 @@ def test_no_undo_for_an_invite_link(bot: BotHarness, emulator) -> None:
     [confirm] = [b for b in buttons(card).values() if b["action_id"] != UNDO]
     reply = bot.click(confirm["action_id"], confirm.get("value", ""), channel_id="C0OPS").reply()
     assert emulator.calls("CreateOrganizationInvite") and UNDO not in buttons(reply)
+
+
+def test_the_audit_trail_reads_in_words(bot: BotHarness, emulator) -> None:
+    reply = turn_banner_on(bot, emulator)
+    bot.click(UNDO, buttons(reply)[UNDO]["value"], channel_id="C0OPS").reply()
+    bot.command("role nobody@example.com admin").reply()  # refused by Ona: no such member
+    text = bot.command("audit").reply_text()
+    assert text.count("*Update the announcement banner* — done, by <@U0ALICE>") == 2
+    for internal in ("banner.update", "direct", "succeeded", "members.set_role", "not_found", "failed:"):
+        assert internal not in text, internal
