@@ -67,10 +67,13 @@ def words(start: float, end: float, tz: str | None, now: float | None = None) ->
     begun = now is not None and start <= now
     a = datetime.fromtimestamp(max(start, now) if begun and now is not None else start, zone(tz))
     b = datetime.fromtimestamp(end, zone(tz))
-    end_text = b.strftime("%H:%M") if a.date() == b.date() else b.strftime("%a %H:%M")
-    return f"now until {end_text}" if begun else f"{a.strftime('%a %H:%M')}–{end_text}"
+    end_text = b.strftime("%H:%M") if a.date() == b.date() else moment(end, tz, now)
+    return f"now until {end_text}" if begun else f"{moment(start, tz, now)}–{end_text}"
 
 
-def moment(epoch: float, tz: str | None) -> str:
-    """"Sat 10:00" in the person's time zone."""
-    return datetime.fromtimestamp(epoch, zone(tz)).strftime("%a %H:%M")
+def moment(epoch: float, tz: str | None, now: float | None = None) -> str:
+    """"Sat 10:00" in the person's time zone; a day more than 6 days from `now` gets its date too
+    ("Sat 19 Dec 10:00"), as a weekday alone would name an earlier one."""
+    at = datetime.fromtimestamp(epoch, zone(tz))
+    far = now is None or abs(epoch - now) > 6 * 86_400
+    return at.strftime("%a %-d %b %H:%M" if far else "%a %H:%M")

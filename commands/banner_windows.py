@@ -26,9 +26,10 @@ MAX_AHEAD = 90 * 86_400
 USAGE_ON = "banner on [message] [for 2h | until 12:00]"
 USAGE_AT = "banner at <day> <time> for <duration> <message>"
 CANCEL = "banner:cancel_window"
+LISTED = 3  # windows on the banner's card
 _DUR = (r"(?:\d+\s*(?:weeks?|wks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m)(?=\d|\s|$)\s*)+")
-_FOR_END = re.compile(rf"^(?P<msg>.*?)\s+for\s+(?P<dur>{_DUR})$", re.I | re.S)
-_UNTIL_END = re.compile(rf"^(?P<msg>.*?)\s+until\s+(?P<until>{when.WHEN})$", re.I | re.S)
+_FOR_END = re.compile(rf"^(?P<msg>.*?)(?:^|\s+)for\s+(?P<dur>{_DUR})$", re.I | re.S)
+_UNTIL_END = re.compile(rf"^(?P<msg>.*?)(?:^|\s+)until\s+(?P<until>{when.WHEN})$", re.I | re.S)
 _AT = re.compile(rf"^(?P<start>{when.WHEN})\s+(?:for\s+(?P<dur>{_DUR})|until\s+(?P<until>{when.WHEN})\s*)"
                  rf"(?P<msg>.*)$", re.I | re.S)
 
@@ -77,8 +78,12 @@ def _params(ctx: Context, message: str, start: float, end: float, tz: str, usage
 
 
 def window_now(ctx: Context, message: str, dur: str | None, until: str | None) -> None:
-    """`banner on <message> for 2h`: a window from now; it goes on at once (when no approval is needed)."""
+    """`banner on <message> for 2h`: a window from now; it goes on at once (when no approval is needed).
+    Without a message (`banner on for 2h`), the banner's current message."""
     tz, now = tz_of(ctx), time.time()
+    if not message:
+        banner = ctx.ona.get_announcement_banner().banner
+        message = banner.message if banner else ""
     end = _end(now, dur, until, tz, f"/ona {USAGE_ON}")
     ctx.mutate("banner.schedule", _params(ctx, message, now, end, tz, f"/ona {USAGE_ON}"))
     ctx.services.approvals.run_windows()
@@ -151,7 +156,7 @@ def listing(windows: list[BannerWindow], tz: str) -> list[Any]:
     """The windows on the banner's card, each with Cancel, times in the viewer's time zone."""
     now = time.time()
     blocks: list[Any] = []
-    for window in windows[:10]:
+    for window in windows[:LISTED]:
         state = "on now" if window.state == "on" else "scheduled"
         span = when.words(window.starts_at, window.ends_at, tz, now)
         length = durations.words(window.ends_at - max(window.starts_at, now))
@@ -160,4 +165,6 @@ def listing(windows: list[BannerWindow], tz: str) -> list[Any]:
                                                    ok="Cancel the window", deny="Keep it"))
         text = f":calendar: *{span}* ({length}) · {state}\n> {bk.escape(bk.clip(window.message, 200))}"
         blocks.append(bk.section(text, accessory=cancel))
+    if len(windows) > LISTED:  # a phone screen holds a few; the next ones show once these are over
+        blocks.append(bk.context(f"…and {len(windows) - LISTED} more later."))
     return blocks

@@ -172,3 +172,34 @@ def test_a_window_that_needs_approval_is_a_request_then_runs_without_asking_agai
     assert banner_updates(emulator)[1:] == [{"enabled": False}]
     requests = abot.services.approvals.flow.store.in_states("pending", "succeeded", "draft")
     assert len(requests) == 1  # the approval covered the window: no second request
+
+
+def test_on_for_without_a_message_keeps_the_current_one(bot: BotHarness, emulator) -> None:
+    emulator.state.banner.message = "Planned maintenance"
+    bot.command("banner on for 45m").reply()
+    [window] = windows(bot)
+    assert window.message == "Planned maintenance" and window.ends_at - window.starts_at == 45 * 60
+
+
+def test_a_window_more_than_a_week_ahead_is_shown_with_its_date(bot: BotHarness, emulator) -> None:
+    start = datetime.now(BERLIN) + timedelta(days=20)
+    typed = start.strftime("%Y-%m-%d") + " 09:00"
+    text = bot.command(f"banner at {typed} for 90m Datacenter move").reply_text()
+    day = datetime(start.year, start.month, start.day, 9, 0, tzinfo=BERLIN)
+    assert f"{day.strftime('%a')} {day.day} {day.strftime('%b')} 09:00–10:30" in text and "(1 hour 30 minutes)" in text
+
+
+def test_the_banner_card_lists_a_few_windows_and_says_how_many_more(bot: BotHarness, emulator) -> None:
+    for hour in (8, 10, 12, 14, 16):
+        bot.command(f"banner at Sat {hour}:00 for 1h Window {hour}").reply()
+    status = bot.command("banner").reply()
+    assert message_text(status).count("Cancel this window?") == 3 and "…and 2 more later." in message_text(status)
+
+
+def test_a_banner_changed_during_the_window_is_left_as_it_is(bot: BotHarness, emulator) -> None:
+    bot.command("banner on Maintenance for 1h").reply()
+    note_on(bot, "C0OPS")
+    emulator.state.banner.message = "Something else now"
+    at(bot, time.time() + 3600 + 60)
+    assert emulator.state.banner.enabled is True and len(banner_updates(emulator)) == 1
+    assert any("left it as it is" in n for n in notes(bot))

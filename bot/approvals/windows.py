@@ -46,7 +46,12 @@ def run(flow: ApprovalFlow, slack: WebClient) -> None:
     for window in flow.store.banner_windows("on"):
         if window.ends_at > now or not (ended := flow.store.move_banner_window(window.id, {"on"}, "done")):
             continue
-        banner = flow.ona.get_announcement_banner().banner
+        try:
+            banner = flow.ona.get_announcement_banner().banner
+        except OnaError as exc:  # Ona cannot say now: try again at the next sweep
+            log.warning("banner window %s: could not read the banner (%s)", ended.id, exc.code)
+            flow.store.move_banner_window(ended.id, {"done"}, "on")
+            continue
         if banner is None or not banner.enabled or banner.message != ended.message:
             _note(slack, ended, ":information_source: The banner window is over. The banner was changed during "
                                 "it, so the bot left it as it is now.")
