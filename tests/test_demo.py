@@ -87,9 +87,12 @@ def test_walkthrough_transcript_and_ona_request_log(session: Session) -> None:
     after_switch = transcript.split("bob@#approvals> :as alice", 1)[1]
     assert "Direct message from Ona" in after_switch and "Approved and done" in after_switch
     audit = transcript.rsplit("alice@#approvals> /ona audit", 1)[1]
-    for entry in ("execute policies.update", "vote policies.update", "refused policies.update",
-                  "request policies.update", "direct domain.verify", "direct domain.add", "direct banner.update"):
+    for entry in ("Change organization policies — ran after approval: done",
+                  "Change organization policies — approved by @bob", "Change organization policies — refused to @carol",
+                  "Change organization policies — asked for by @alice", "Verify a domain — done, by @alice",
+                  "Start verifying a domain — done", "Update the announcement banner — done, by @alice"):
         assert entry in audit, entry
+    assert "policies.update" not in audit and "succeeded" not in audit and "just now" in audit
     assert "demo error" not in transcript and "Traceback" not in transcript
     assert "\x1b[" not in transcript
     assert_fits(transcript)
