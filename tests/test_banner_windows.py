@@ -163,6 +163,7 @@ def test_a_window_that_needs_approval_is_a_request_then_runs_without_asking_agai
     assert f"<!date^{int(start.timestamp())}^" in shown  # each approver reads it in their own zone
     assert windows(abot) == []  # not stored before it is approved
     approve = buttons(posted)["approval:approve"]
+    assert "runs at its time" in approve["confirm"]["text"]["text"]
     abot.click("approval:approve", approve["value"], user="U0BOB", channel_id=APPROVALS_CHANNEL).reply()
     [window] = windows(abot)
     assert window.state == "scheduled"

@@ -179,7 +179,8 @@ def decide_buttons(request: Request, op: Operation) -> Any:
     value = {"id": request.id, "h": request.hash}
     return bk.actions(
         bk.button("Approve", APPROVE, value, style="primary", confirm_with=bk.confirm(
-            "Approve this change?", f"{bk.clip(op.title, 150)}, as shown above, runs in Ona as soon as it has "
+            "Approve this change?", f"{bk.clip(op.title, 150)}, as shown above, "
+            f"{'is kept by the bot and runs at its time' if op.local else 'runs in Ona'} as soon as it has "
             f"{needed}.", ok="Approve")),
         bk.button("Deny", DENY, {"id": request.id}, style="danger"),
     )
