@@ -204,3 +204,13 @@ def test_a_banner_changed_during_the_window_is_left_as_it_is(bot: BotHarness, em
     at(bot, time.time() + 3600 + 60)
     assert emulator.state.banner.enabled is True and len(banner_updates(emulator)) == 1
     assert any("left it as it is" in n for n in notes(bot))
+
+
+def test_a_window_from_now_that_needed_approval_goes_on_when_approved(abot: BotHarness, emulator) -> None:
+    abot.command("banner on Maintenance for 2h reason: incident").reply()
+    posted = abot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
+    assert banner_updates(emulator) == []
+    approve = buttons(posted)["approval:approve"]
+    abot.click("approval:approve", approve["value"], user="U0BOB", channel_id=APPROVALS_CHANNEL).reply()
+    note_on(abot, "C0OPS")  # no sweep needed
+    assert banner_updates(emulator) == [{"enabled": True, "message": "Maintenance"}]

@@ -221,6 +221,8 @@ class ApprovalService(Queries, DirectChanges):
             ctx.reply(replies.info(views.already(request)))
             return
         self.tell_requester(request, decision)
+        if decision.kind == Kind.EXECUTED and self.flow.operations[request.operation].local:
+            self.run_windows()  # an approved window that starts now goes on now, not at the next sweep
         done = request.state == "succeeded"  # a failure never reads "Done"
         executed = f"Done: {decision.message}" if done else views.decision_text(request, decision.message)
         text = {Kind.EXECUTED: executed, Kind.CONFLICT: decision.message, Kind.EXPIRED: decision.message,
