@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -48,8 +49,10 @@ def parse(text: str, now: float, tz: str | None) -> float:
             date = datetime.strptime(day, "%Y-%m-%d").date()
         except ValueError:
             raise WhenError(f"{day} is not a date.") from None
+        if abs(date.year - local_now.year) > 1:
+            raise WhenError("Give a date within the next few months.")
         return _at(date, hour, minute, tz)
-    date = local_now.date() + timedelta(days=1 if day == "tomorrow" else 0)
+    date: Any = local_now.date() + timedelta(days=1 if day == "tomorrow" else 0)
     if day[:3] in _DAYS:
         date += timedelta(days=(_DAYS.index(day[:3]) - local_now.weekday()) % 7)
     moment = _at(date, hour, minute, tz)
@@ -58,8 +61,11 @@ def parse(text: str, now: float, tz: str | None) -> float:
     return moment
 
 
-def _at(date, hour: int, minute: int, tz: str | None) -> float:
-    return datetime(date.year, date.month, date.day, hour, minute, tzinfo=zone(tz)).timestamp()
+def _at(date: Any, hour: int, minute: int, tz: str | None) -> float:
+    try:
+        return datetime(date.year, date.month, date.day, hour, minute, tzinfo=zone(tz)).timestamp()
+    except (OverflowError, ValueError, OSError):  # a date at the edge of the calendar
+        raise WhenError("Give a date within the next few months.") from None
 
 
 def words(start: float, end: float, tz: str | None, now: float | None = None) -> str:

@@ -129,13 +129,18 @@ def test_notes_go_to_the_person_by_dm_when_asked_in_a_dm(bot: BotHarness, emulat
 
 
 @pytest.mark.parametrize(("text", "words"), [
-    ("banner at 2020-01-01 10:00 for 2h Old", "has already passed"),
+    (f"banner at {(datetime.now(BERLIN) - timedelta(days=1)):%Y-%m-%d} 10:00 for 2h Old", "has already passed"),
     ("banner at Sat 10:00 for 9d Long", "at most 7 days"),
     ("banner on Long for 8d", "at most 7 days"),
     ("banner at Sat 10:00 for 2h", "Write the message"),
     ("banner at someday Maintenance", "Say when it starts"),
     ("banner at 25:00 for 2h Maintenance", "not a time of day"),
     ("banner at Sat 10:00 until 10:00 Maintenance", "Sun 10:00"),  # until the next 10:00 after the start
+    ("banner at 0001-01-01 00:00 for 1h Maintenance", "within the next few months"),
+    ("banner at 2026-02-30 10:00 for 1h Maintenance", "is not a date"),
+    ("banner on Maintenance for 99999999999w", "at most 7 days"),
+    ("banner at 9999-12-31 23:00 for 1h Maintenance", "within the next few months"),
+    (f"banner at {datetime.now(BERLIN).year + 1}-12-31 23:00 for 1h Maintenance", "90 days ahead"),
 ])
 def test_bad_windows_get_words_and_the_usage_line(bot: BotHarness, emulator, text: str, words: str) -> None:
     reply = bot.command(text).reply()
