@@ -219,3 +219,22 @@ def test_a_window_from_now_that_needed_approval_goes_on_when_approved(abot: BotH
     abot.click("approval:approve", approve["value"], user="U0BOB", channel_id=APPROVALS_CHANNEL).reply()
     note_on(abot, "C0OPS")  # no sweep needed
     assert banner_updates(emulator) == [{"enabled": True, "message": "Maintenance"}]
+
+
+# --- times as people type them (bot/when.py) -----------------------------------------------------
+
+def test_times_are_the_next_occurrence_in_the_given_zone() -> None:
+    from bot import when
+    now = datetime(2026, 12, 3, 14, 0, tzinfo=BERLIN).timestamp()  # a Thursday afternoon in Berlin
+    def local(text: str) -> str:
+        return datetime.fromtimestamp(when.parse(text, now, "Europe/Berlin"), BERLIN).strftime("%a %d %H:%M")
+    assert local("12:00") == "Fri 04 12:00"  # passed today: tomorrow
+    assert local("16:30") == "Thu 03 16:30"
+    assert local("9pm") == "Thu 03 21:00"
+    assert local("Sat 10:00") == "Sat 05 10:00"
+    assert local("thursday 10:00") == "Thu 10 10:00"  # this one passed: next week's
+    assert local("tomorrow 9:30") == "Fri 04 09:30"
+    assert when.words(now, now + 7200, "Europe/Berlin", now) == "now until 16:00"
+    sat = when.parse("Sat 22:00", now, "Europe/Berlin")
+    assert when.words(sat, sat + 4 * 3600, "Europe/Berlin", now) == "Sat 22:00–Sun 02:00"
+    assert when.words(sat, sat + 3600, "America/New_York", now) == "Sat 16:00–17:00"

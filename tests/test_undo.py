@@ -86,3 +86,18 @@ def test_the_audit_trail_reads_in_words(bot: BotHarness, emulator) -> None:
     assert text.count("*Update the announcement banner* — done, by <@U0ALICE>") == 2
     for internal in ("banner.update", "direct", "succeeded", "members.set_role", "not_found", "failed:"):
         assert internal not in text, internal
+
+
+def test_undo_of_a_role_change(bot: BotHarness, emulator) -> None:
+    reply = bot.command("role bob@example.com member").reply()
+    assert "member" in message_text(reply)
+    bot.click(UNDO, buttons(reply)[UNDO]["value"], channel_id="C0OPS").reply()
+    roles = [c["role"] for c in emulator.calls("SetRole")]
+    assert roles == ["ORGANIZATION_ROLE_MEMBER", "ORGANIZATION_ROLE_ADMIN"]
+
+
+def test_undo_of_a_policy_set_in_one_line(bot: BotHarness, emulator) -> None:
+    reply = bot.command("policies set timeout 12h").reply()
+    bot.click(UNDO, buttons(reply)[UNDO]["value"], channel_id="C0OPS").reply()
+    sent = [c.get("maximumEnvironmentTimeout") for c in emulator.calls("UpdateOrganizationPolicies")]
+    assert sent == ["43200s", "28800s"]
