@@ -153,18 +153,21 @@ def click_cancel(ctx: Context, payload: dict[str, Any]) -> None:
 
 
 def listing(windows: list[BannerWindow], tz: str) -> list[Any]:
-    """The windows on the banner's card, each with Cancel, times in the viewer's time zone."""
+    """The windows on the banner's card, a line each (times in the viewer's zone), and a Cancel button
+    each, named by its start: the card still fits a phone screen."""
     now = time.time()
-    blocks: list[Any] = []
-    for window in windows[:LISTED]:
-        state = "on now" if window.state == "on" else "scheduled"
+    lines, cancels = [], []
+    for i, window in enumerate(windows[:LISTED]):
         span = when.words(window.starts_at, window.ends_at, tz, now)
-        length = durations.words(window.ends_at - max(window.starts_at, now))
-        cancel = bk.button("Cancel", CANCEL, value={"id": window.id}, style="danger",
-                           confirm_with=bk.confirm("Cancel this window?", f"{span}: {bk.clip(window.message, 100)}",
-                                                   ok="Cancel the window", deny="Keep it"))
-        text = f":calendar: *{span}* ({length}) · {state}\n> {bk.escape(bk.clip(window.message, 200))}"
-        blocks.append(bk.section(text, accessory=cancel))
+        room = max(12, 34 - len(span))
+        lines.append(f"• *{span}* {bk.escape(bk.clip(window.message.splitlines()[0] if window.message else '', room))}")
+        label = "End it now" if window.state == "on" else f"Cancel {when.moment(window.starts_at, tz, now)}"
+        confirm = bk.confirm("Cancel this window?", f"{span}: {bk.clip(window.message, 100)}",
+                             ok="Cancel the window", deny="Keep it")
+        cancels.append(bk.button(label, f"{CANCEL}:{i}", value={"id": window.id}, style="danger",
+                                 confirm_with=confirm))
+    if not lines:
+        return []
     if len(windows) > LISTED:  # a phone screen holds a few; the next ones show once these are over
-        blocks.append(bk.context(f"…and {len(windows) - LISTED} more later."))
-    return blocks
+        lines.append(f"…and {len(windows) - LISTED} more later.")
+    return [bk.section("*Maintenance windows*\n" + "\n".join(lines)), bk.actions(*cancels)]
