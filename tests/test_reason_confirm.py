@@ -48,11 +48,11 @@ def test_domain_remove_reason_is_carried_too(abot: BotHarness, emulator, ona) ->
 
 
 def test_a_forged_reason_in_the_button_is_cleaned_and_cut(abot: BotHarness, emulator) -> None:
-    forged = json.dumps({"reason": "\u202eevil\u0007 " + "x" * 3000})
+    forged = json.dumps({"reason": "\u202eevil\u0007 " + "why " * 800})  # (no run of x: a test secret is one)
     abot.click("invite:create", forged, channel_id="C0OPS")
     posted_request(abot)
     reason = only_reason(abot)
-    assert reason.startswith("evil x") and len(reason) <= 500
+    assert reason.startswith("evil why why") and len(reason) <= 500
     assert "\u202e" not in reason and "\u0007" not in reason
 
 
