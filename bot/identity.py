@@ -57,6 +57,16 @@ def refusal(user: dict[str, Any], home: Installation) -> str | None:
     return None
 
 
+def time_zone(user: dict[str, Any]) -> str:
+    """users.info's `tz`; without it, its `tz_offset` in whole hours (Etc/GMT signs run backwards)."""
+    if user.get("tz"):
+        return str(user["tz"])
+    offset = user.get("tz_offset")
+    if isinstance(offset, int) and offset and offset % 3600 == 0 and abs(offset) <= 14 * 3600:
+        return f"Etc/GMT{-offset // 3600:+d}"
+    return "UTC"
+
+
 def _belongs(user: dict[str, Any], home: Installation) -> bool:
     """A member of the installed workspace, or of its Enterprise Grid organization (any home workspace)."""
     if user.get("team_id") == home.team_id:
@@ -99,7 +109,7 @@ class Directory:
         profile = user.get("profile") or {}
         why = refusal(user, self.installation())
         person = Person(team_id, user_id, None if why else (profile.get("email") or "").lower() or None,
-                        user.get("real_name") or user.get("name") or user_id, why, user.get("tz") or "UTC")
+                        user.get("real_name") or user.get("name") or user_id, why, time_zone(user))
         with self._lock:
             self._people[key] = (self.clock(), person)
         return person

@@ -243,3 +243,12 @@ def test_times_are_the_next_occurrence_in_the_given_zone() -> None:
     sat = when.parse("Sat 22:00", now, "Europe/Berlin")
     assert when.words(sat, sat + 4 * 3600, "Europe/Berlin", now) == "Sat 22:00–Sun 02:00"
     assert when.words(sat, sat + 3600, "America/New_York", now) == "Sat 16:00–17:00"
+
+
+def test_without_a_tz_name_the_offset_is_used(bot: BotHarness, emulator) -> None:
+    # An account whose users.info has no `tz` name, only `tz_offset` (UTC+3); an Ona admin by its email.
+    bot.slack.users["U0DAVE"] = {**bot.slack.users["U0ALICE"], "name": "dave", "tz": None, "tz_offset": 3 * 3600}
+    bot.command("banner on Maintenance until 12:00", user="U0DAVE").reply()
+    [window] = windows(bot)
+    end = datetime.fromtimestamp(window.ends_at, ZoneInfo("Etc/GMT-3"))
+    assert (end.hour, end.minute) == (12, 0)
