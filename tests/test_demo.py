@@ -68,6 +68,8 @@ def test_walkthrough_transcript_and_ona_request_log(session: Session) -> None:
         {"organizationId": org, "enabled": True, "message": "Planned maintenance Saturday 10:00-12:00 UTC"},
         {"organizationId": org, "enabled": False},
     ]
+    # A maintenance window, in alice's time zone, listed with its Cancel button; Ona untouched until then.
+    assert "The banner will be on Sat 10:00–12:00 (2 hours)" in transcript and "[3 Cancel Sat 10:00]" in transcript
     # The domain: refused before the DNS record, verified after it (the emulator is the DNS).
     assert "verified" in transcript.split(":dns acme.dev", 1)[1]
     verifies = [r for r in emulator.requests if r["method"] == "VerifyDomain"]
