@@ -19,14 +19,14 @@ from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.context.respond import Respond
 
 from bot import blocks as bk
-from bot import replies
+from bot import replies, usertext
 from bot.approvals.store import StoreUnavailable
 from bot.approvals.views import REQUESTS_MODAL
 from bot.blocks import submitted_values
 from bot.context import ActionHandler, Context
 from bot.logs import in_own_context
 from bot.metrics import Metrics, kind_of
-from bot.registry import Group, Refused, ViewSpec
+from bot.registry import Group, Refused, ViewSpec, action_value
 from bot.router import Router, guarded
 from bot.services import Services
 from bot.work import WorkPool
@@ -202,10 +202,16 @@ def context_from_payload(services: Services, body: dict[str, Any], respond: Any 
         # A modal submission has no response_url of its own: answer where the command was typed.
         respond=(respond or Respond(response_url=response_url)) if response_url else None,
         dry_run=bool(origin.get("dry_run")),
-        reason=origin.get("reason") if isinstance(origin.get("reason"), str) else None,
+        reason=_reason(origin.get("reason") or action_value(body).get("reason")),
         surface=surface,
         from_modal=from_modal,
     )
+
+
+def _reason(value: Any) -> str | None:
+    """A reason a modal's metadata or a button's value carries back: untrusted text (nothing signs a
+    button's value), so cleaned of control and direction marks and cut to the reason's length."""
+    return usertext.one_paragraph(value) or None if isinstance(value, str) else None
 
 
 def redraw(services: Services, ctx: Context) -> None:

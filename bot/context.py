@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_sdk import WebClient
 
+from bot import usertext
 from bot.ona.client import OnaClient
 
 if TYPE_CHECKING:
@@ -33,6 +35,9 @@ class Approvals(Protocol):
     def readers_of(self, group: str) -> tuple[str, ...]: ...
     def kept_secrets_for(self, ctx: Context) -> list[Any]: ...
     def audit_tail(self, count: int) -> list[dict[str, Any]]: ...
+    def banner_windows(self) -> list[Any]: ...
+    def run_windows(self) -> None: ...
+    def undo(self, ctx: Context, undo_id: str) -> None: ...
     def operation_names(self) -> set[str]: ...
     def operation_title(self, name: str) -> str: ...
     def explain(self, ctx: Context, operation: str, user_id: str | None = None) -> Any: ...
@@ -58,6 +63,28 @@ class Parts(Protocol):
 Handler = Callable[["Context", "Args"], None]
 ActionHandler = Callable[["Context", dict[str, Any]], None]
 ViewHandler = Callable[["Context", dict[str, Any], dict[str, Any]], None]
+
+
+def carry_reason(message: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The message with `reason` added to the JSON value of each of its buttons (those whose value is
+    JSON or empty): the click brings it back (bot/app.py reads it as untrusted text)."""
+    blocks = []
+    for block in message.get("blocks") or []:
+        if isinstance(block, dict) and block.get("type") == "actions":
+            elements = []
+            for element in block.get("elements") or []:
+                value = element.get("value") or "{}"
+                try:
+                    data = json.loads(value)
+                except ValueError:
+                    data = None
+                if element.get("type") == "button" and isinstance(data, dict):
+                    element = {**element, "value": json.dumps({**data, "reason": usertext.one_paragraph(reason)},
+                                                              separators=(",", ":"))}
+                elements.append(element)
+            block = {**block, "elements": elements}
+        blocks.append(block)
+    return {**message, "blocks": blocks}
 
 
 @dataclass
@@ -133,8 +160,8 @@ class Context:
         (a click would not carry the flag)."""
         if self.dry_run:
             self.mutate(operation, params)
-        else:
-            self.reply(question)
+        else:  # a "reason: …" typed with the command rides in the confirm button, into the request
+            self.reply(carry_reason(question, self.reason) if self.reason else question)
 
     def mutate(self, operation: str, params: dict[str, Any]) -> None:
         """Every change to Ona goes through here, so the approval flow can stand in front of it."""

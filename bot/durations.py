@@ -41,3 +41,14 @@ def format_seconds(seconds: float | None) -> str:
 
 def format_delta(value: timedelta | None) -> str:
     return format_seconds(value.total_seconds() if value is not None else None)
+
+
+def words(seconds: float) -> str:
+    """As people say it: "2 hours", "1 hour 30 minutes", "3 days", "5 minutes"."""
+    seconds = round(seconds / 60.0) * 60
+    parts = []
+    for name, size in (("day", 86_400), ("hour", 3_600), ("minute", 60)):
+        if seconds >= size:
+            count, seconds = divmod(seconds, size)
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    return " ".join(parts[:2]) or "less than a minute"

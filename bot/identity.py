@@ -30,6 +30,7 @@ class Person:
     email: str | None
     name: str
     refusal: str | None = None  # why Slack does not vouch for this account (then it matches no rule)
+    tz: str = "UTC"  # their Slack time zone (users.info `tz`): times they type and read are in it
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,16 @@ def refusal(user: dict[str, Any], home: Installation) -> str | None:
     if not user.get("is_email_confirmed", False):
         return "Your Slack email address is not confirmed, so the bot cannot tell who you are in Ona."
     return None
+
+
+def time_zone(user: dict[str, Any]) -> str:
+    """users.info's `tz`; without it, its `tz_offset` in whole hours (Etc/GMT signs run backwards)."""
+    if user.get("tz"):
+        return str(user["tz"])
+    offset = user.get("tz_offset")
+    if isinstance(offset, int) and offset and offset % 3600 == 0 and abs(offset) <= 14 * 3600:
+        return f"Etc/GMT{-offset // 3600:+d}"
+    return "UTC"
 
 
 def _belongs(user: dict[str, Any], home: Installation) -> bool:
@@ -98,7 +109,7 @@ class Directory:
         profile = user.get("profile") or {}
         why = refusal(user, self.installation())
         person = Person(team_id, user_id, None if why else (profile.get("email") or "").lower() or None,
-                        user.get("real_name") or user.get("name") or user_id, why)
+                        user.get("real_name") or user.get("name") or user_id, why, time_zone(user))
         with self._lock:
             self._people[key] = (self.clock(), person)
         return person

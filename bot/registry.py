@@ -135,6 +135,11 @@ class Operation:
     ran: Callable[[OnaClient, dict[str, Any], dict[str, Any]], bool | None] | None = None
     # What to check when its outcome is unknown, in words ("Check it with `/ona sso` before …").
     check: str = ""
+    # Its effect is in the bot's own database (a scheduled banner window), not in Ona: `apply` and `read`
+    # get the request store (bot/approvals/store.py) where others get the Ona client.
+    local: bool = False
+    # The params that put `before` back (for Undo), or None when it cannot be; None: no Undo offered.
+    undo: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
 
 
 Validator = Callable[[dict[str, Any], dict[str, Any]], "dict[str, str] | dict[str, Any]"]
@@ -226,13 +231,14 @@ class Group:
         show: Callable[[str, Any], str] | None = None, effect: str = "",
         witness: Callable[[OnaClient, dict[str, Any]], dict[str, Any]] | None = None,
         ran: Callable[[OnaClient, dict[str, Any], dict[str, Any]], bool | None] | None = None,
-        check: str | None = None,
+        check: str | None = None, local: bool = False,
+        undo: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
     ) -> Callable[[Callable[[OnaClient, dict[str, Any]], Outcome]], Operation]:
         check = check or f"Check it with `/ona {self.name}` before trying again."
 
         def register(fn: Callable[[OnaClient, dict[str, Any]], Outcome]) -> Operation:
             op = Operation(name, title, fn, read, secret_result, secret_params, policy_key, variants, show, effect,
-                           witness, ran, check)
+                           witness, ran, check, local, undo)
             self.operations[name] = op
             return op
 
@@ -241,6 +247,11 @@ class Group:
     @property
     def usages(self) -> list[str]:
         return [f"/ona {s.usage}" for s in self.subcommands.values()]
+
+
+def restore(before: dict[str, Any]) -> dict[str, Any] | None:
+    """The usual Undo: apply the values `read` found before the change (never the witness)."""
+    return {k: v for k, v in before.items() if k != "witness"} or None
 
 
 def existence(key: str, fetch: Callable[[OnaClient, str], Any]) -> Callable[[OnaClient, dict[str, Any]], dict]:

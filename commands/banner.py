@@ -11,12 +11,13 @@ from bot import blocks as bk
 from bot import replies
 from bot.context import Context
 from bot.ona.client import OnaClient
-from bot.registry import Args, Group, Outcome, UsageError
+from bot.registry import Args, Group, Outcome, UsageError, restore
 from bot.router import unescape
+from commands import banner_windows as windows
 
 GROUP = Group("banner", "Announcement banner")
 MAX_MESSAGE = 1000  # Ona's limit (buf.validate max_len on UpdateAnnouncementBannerRequest.message)
-USAGE_ON = "banner on [message]"
+USAGE_ON = windows.USAGE_ON
 SET_SHORTCUT = "banner_set"  # manifest.yml's global shortcut "Set the banner"
 POST_SHORTCUT = "banner_from_message"  # manifest.yml's message shortcut "Post as banner"
 # A mention picked from Slack's list arrives as <@U…|name>; members read the banner in Ona, where it means @name.
@@ -27,13 +28,14 @@ def _as_typed(message: str) -> str:
     return _MENTION.sub(lambda m: "@" + (m.group(2) or m.group(1)), message)
 
 
-def _render(enabled: bool, message: str) -> dict[str, Any]:
-    blocks = [bk.header("Announcement banner"), *card(enabled, message)]
+def _render(enabled: bool, message: str, scheduled: list[Any] | None = None) -> dict[str, Any]:
+    blocks = [bk.header("Announcement banner"), *card(enabled, message, scheduled)]
     return bk.message(blocks, text=f"Banner: {'on' if enabled else 'off'}")
 
 
-def card(enabled: bool, message: str) -> list[Any]:
-    """The banner's state and message, with Turn on/off and Edit (in a reply, and in the App Home)."""
+def card(enabled: bool, message: str, scheduled: list[Any] | None = None) -> list[Any]:
+    """The banner's state and message, with Turn on/off and Edit, and its scheduled windows with Cancel
+    (in a reply, and in the App Home)."""
     state = ":large_green_circle: On" if enabled else ":white_circle: Off"
     quoted = "\n".join(f"> {line}" for line in bk.escape(message).splitlines()) if message else "_(no message)_"
     toggle = (
@@ -47,6 +49,7 @@ def card(enabled: bool, message: str) -> list[Any]:
         *bk.fields([("State", state), ("Length", f"{len(message)} / {MAX_MESSAGE}")]),
         bk.section(quoted),
         bk.actions(toggle, bk.button("Edit", "banner:edit")),
+        *(scheduled or []),
     ]
 
 
@@ -57,11 +60,16 @@ def show(ctx: Context, args: Args) -> None:
         hint = f" Did you mean `banner {near[0]}`?" if near else ""
         raise UsageError(f"I don't know `banner {args.words[0][:40]}`.{hint}", "\n".join(GROUP.usages))
     banner = ctx.ona.get_announcement_banner().banner
-    ctx.reply(_render(banner.enabled if banner else False, banner.message if banner else ""))
+    scheduled = windows.listing(ctx.services.approvals.banner_windows(), windows.tz_of(ctx))
+    ctx.reply(_render(banner.enabled if banner else False, banner.message if banner else "", scheduled))
 
 
 @GROUP.command("on", usage=USAGE_ON, help="Show the banner (optionally with a new message)", mutating=True)
 def turn_on(ctx: Context, args: Args) -> None:
+    timed = windows.split_on(_as_typed(" ".join(w for w in args.raw if not w.startswith("--"))))
+    if timed:  # "… for 2h" / "… until 12:00": a window from now
+        windows.window_now(ctx, *timed)
+        return
     message = _as_typed(args.rest.strip())
     if len(message) > MAX_MESSAGE:
         raise UsageError(f"The message has {len(message)} characters; Ona allows {MAX_MESSAGE}.", f"/ona {USAGE_ON}")
@@ -69,6 +77,15 @@ def turn_on(ctx: Context, args: Args) -> None:
         edit(ctx, args)
         return
     ctx.mutate("banner.update", {"enabled": True, "message": message})
+
+
+GROUP.command("at", usage=windows.USAGE_AT, help="Schedule the banner for a maintenance window",
+              mutating=True)(windows.schedule_at)
+GROUP.action(windows.CANCEL)(windows.click_cancel)
+GROUP.operation("banner.schedule", "Schedule the banner for a maintenance window", local=True,
+                policy_key=lambda params: "banner.update", show=windows.show)(windows.apply_schedule)
+GROUP.operation("banner.cancel_window", "Cancel a banner window", local=True,
+                policy_key=lambda params: "banner.update", show=windows.show)(windows.apply_cancel)
 
 
 @GROUP.command("off", usage="banner off", help="Hide the banner", mutating=True)
@@ -191,7 +208,7 @@ def _read(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {key: current[key] for key in params}
 
 
-@GROUP.operation("banner.update", "Update the announcement banner", read=_read)
+@GROUP.operation("banner.update", "Update the announcement banner", read=_read, undo=restore)
 def update_banner(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     banner = ona.update_announcement_banner(**params).banner
     enabled = banner.enabled if banner else params.get("enabled", False)

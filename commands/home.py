@@ -24,6 +24,7 @@ from bot.approvals import views
 from bot.context import Context
 from bot.ona.errors import OnaError
 from commands import audit, banner, domains, requests
+from commands import banner_windows as windows
 from commands.scim import GROUP as SCIM_GROUP
 from commands.scim import views as scim_views
 
@@ -138,7 +139,8 @@ def _mine(ctx: Context, rows: Any) -> list[Any]:
 
 def _banner(ctx: Context) -> list[Any]:
     current = ctx.ona.get_announcement_banner().banner
-    return banner.card(current.enabled if current else False, current.message if current else "")
+    scheduled = windows.listing(ctx.services.approvals.banner_windows(), windows.tz_of(ctx))
+    return banner.card(current.enabled if current else False, current.message if current else "", scheduled)
 
 
 def _recent(ctx: Context) -> list[Any]:

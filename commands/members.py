@@ -29,7 +29,7 @@ from bot.ona.models import (
     SortOrder,
     UserStatus,
 )
-from bot.registry import Args, Group, Outcome, UsageError, action_value
+from bot.registry import Args, Group, Outcome, UsageError, action_value, restore
 
 GROUP = Group("members", "Members and roles", aliases=("member",))
 ROLE_GROUP = Group("role", "Change a member's role")
@@ -306,6 +306,7 @@ def _show_role(key: str, value: Any) -> str:
 
 @ROLE_GROUP.operation("members.set_role", "Change a member's role", read=_read_role, policy_key=_policy_key,
                       variants=("members.grant_admin",), show=_show_role,
+                      undo=lambda before: restore(before) if before.get("role") else None,
                       check="Check the member's role with `/ona members` before trying again.")
 def apply_role(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     role = OrganizationRole(params["role"])

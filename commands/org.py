@@ -18,7 +18,7 @@ from bot.ona.models import (
     PaginationRequest,
 )
 from bot.ona.rules import RULES
-from bot.registry import Args, Group, Outcome, UsageError
+from bot.registry import Args, Group, Outcome, UsageError, restore
 
 GROUP = Group("org", "Organization", aliases=("organization",))
 
@@ -97,7 +97,7 @@ def _read_name(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {"name": _organization(ona).name}
 
 
-@GROUP.operation("org.rename", "Rename the organization", read=_read_name)
+@GROUP.operation("org.rename", "Rename the organization", read=_read_name, undo=restore)
 def apply_rename(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     org = ona.update_organization(name=params["name"]).organization
     name = org.name if org and org.name else params["name"]
@@ -156,7 +156,7 @@ def _read_domains(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {"domains": _domains(_organization(ona))}
 
 
-@GROUP.operation("org.invite_domains", "Set the organization's invite domains", read=_read_domains)
+@GROUP.operation("org.invite_domains", "Set the organization's invite domains", read=_read_domains, undo=restore)
 def apply_invite_domains(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     # InviteDomains is a wrapper message: sent with an empty list it clears them (not "no change").
     ona.update_organization(invite_domains=InviteDomains(domains=list(params["domains"])))

@@ -12,7 +12,7 @@ from bot import durations
 from bot.context import Context
 from bot.ona.client import OnaClient
 from bot.ona.models import OrganizationPolicies
-from bot.registry import Args, Group, Outcome, UsageError
+from bot.registry import Args, Group, Outcome, UsageError, restore
 
 GROUP = Group("policies", "Organization policies", aliases=("policy",))
 
@@ -333,7 +333,8 @@ def _read(ona: OnaClient, params: dict[str, Any]) -> dict[str, Any]:
     return {name: current.get(name) for name in params}
 
 
-@GROUP.operation("policies.update", "Change organization policies", read=_read, show=lambda k, v: _show(k, v))
+@GROUP.operation("policies.update", "Change organization policies", read=_read, show=lambda k, v: _show(k, v),
+                 undo=lambda before: restore(before) if None not in before.values() else None)
 def update_policies(ona: OnaClient, params: dict[str, Any]) -> Outcome:
     ona.update_organization_policies(**_request_fields(params))
     labels = {**dict(TOGGLES), **FIELD_LABELS}

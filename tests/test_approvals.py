@@ -340,8 +340,13 @@ def test_audit_verify_names_the_altered_and_the_removed_row(abot: BotHarness, em
 def test_audit_command_shows_the_last_entries(abot: BotHarness, emulator) -> None:
     posted = request_banner_off(abot)
     approve(abot, posted, "U0BOB").reply()
-    text = abot.command("audit 2").reply_text()
-    assert "vote" in text and "execute" in text and "banner.update" in text
+    text = abot.command("audit 3").reply_text()
+    # In words: what (as people say it), who (a mention), how it ended, when ("… ago" in Slack's terms).
+    assert "*Update the announcement banner* — asked for by <@U0ALICE>" in text
+    assert "approved by <@U0BOB>" in text and "ran after approval: done" in text
+    assert "^{ago}|just now>" in text
+    for internal in ("banner.update", "vote", "execute", "succeeded", "pending", "approve "):
+        assert internal not in text, internal
     assert "1 to 40" in abot.command("audit 500").reply_text()
 
 

@@ -19,7 +19,7 @@ def test_show_banner_reads_ona_and_answers_ephemerally(bot: BotHarness, emulator
 
 
 def test_banner_on_with_message_sends_exactly_those_fields(bot: BotHarness, emulator) -> None:
-    sent = bot.command("banner on Deploy freeze until 18:00")
+    sent = bot.command('banner on "Deploy freeze until 18:00"')  # in quotes: all message, not a window
     assert "now *on*" in sent.reply_text()
     assert emulator.calls("UpdateAnnouncementBanner") == [
         {"organizationId": emulator.organization_id, "enabled": True, "message": "Deploy freeze until 18:00"}

@@ -68,6 +68,8 @@ def test_walkthrough_transcript_and_ona_request_log(session: Session) -> None:
         {"organizationId": org, "enabled": True, "message": "Planned maintenance Saturday 10:00-12:00 UTC"},
         {"organizationId": org, "enabled": False},
     ]
+    # A maintenance window, in alice's time zone, listed with its Cancel button; Ona untouched until then.
+    assert "The banner will be on Sat 10:00–12:00 (2 hours)" in transcript and "[3 Cancel Sat 10:00]" in transcript
     # The domain: refused before the DNS record, verified after it (the emulator is the DNS).
     assert "verified" in transcript.split(":dns acme.dev", 1)[1]
     verifies = [r for r in emulator.requests if r["method"] == "VerifyDomain"]
@@ -87,9 +89,12 @@ def test_walkthrough_transcript_and_ona_request_log(session: Session) -> None:
     after_switch = transcript.split("bob@#approvals> :as alice", 1)[1]
     assert "Direct message from Ona" in after_switch and "Approved and done" in after_switch
     audit = transcript.rsplit("alice@#approvals> /ona audit", 1)[1]
-    for entry in ("execute policies.update", "vote policies.update", "refused policies.update",
-                  "request policies.update", "direct domain.verify", "direct domain.add", "direct banner.update"):
+    for entry in ("Change organization policies — ran after approval: done",
+                  "Change organization policies — approved by @bob", "Change organization policies — refused to @carol",
+                  "Change organization policies — asked for by @alice", "Verify a domain — done, by @alice",
+                  "Start verifying a domain — done", "Update the announcement banner — done, by @alice"):
         assert entry in audit, entry
+    assert "policies.update" not in audit and "succeeded" not in audit and "just now" in audit
     assert "demo error" not in transcript and "Traceback" not in transcript
     assert "\x1b[" not in transcript
     assert_fits(transcript)

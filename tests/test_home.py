@@ -326,3 +326,10 @@ def test_an_approver_named_in_the_policy_sees_what_to_decide_and_nothing_else(em
         assert state_of(harness, request_id) == "succeeded"
     finally:
         harness.close()
+
+
+def test_the_home_lists_scheduled_banner_windows_with_cancel(bot: BotHarness, emulator) -> None:
+    bot.command("banner at tomorrow 9:30 for 2h Planned maintenance").reply()
+    home = bot.open_home("U0ALICE")
+    assert "Maintenance windows" in message_text(home) and "Planned maintenance" in message_text(home)
+    assert any(a.startswith("banner:cancel_window") for a in all_buttons(home))

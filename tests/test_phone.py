@@ -25,6 +25,10 @@ COMMANDS = [
     "org", "sso", "scim", "custom-domain", "requests", "explain banner", "explain role", "explain sso",
     # `audit [n]` lists as many entries as asked (10 by default, unpaged): measured at a size that is a screen.
     "audit 6", "frobnicate",
+    # maintenance windows: scheduling, a bad time, and the banner's card with more windows than it lists
+    "banner at Sat 10:00 for 2h Planned maintenance of the database cluster", "banner at Sat 14:00 for 3h Second",
+    "banner at Sun 9:00 until 11:30 Third", "banner on Deploy freeze for 90m", "banner at someday Nope",
+    "banner at 25:00 for 2h Nope", "banner ",
 ]
 
 

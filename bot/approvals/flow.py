@@ -104,13 +104,17 @@ class ApprovalFlow:
         op = self.operations[operation]
         return self.policy.rule(op.policy_key(params) if op.policy_key else operation)
 
+    def target(self, op: Operation) -> Any:
+        """What an operation changes: Ona, or (a local one, like a banner window) the bot's own store."""
+        return self.store if op.local else self.ona
+
     # --- the lifecycle --------------------------------------------------------------------------
 
     def read_before(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """Ona's state of what the change touches, and its witness: what recognising later that it ran
         needs. The witness is the same in the expected "after", so a diff never shows it."""
         op = self.operations[operation]
-        before = op.read(self.ona, params) if op.read else {}
+        before = op.read(self.target(op), params) if op.read else {}
         if op.witness:
             before[WITNESS] = op.witness(self.ona, params)
         return before
@@ -227,7 +231,7 @@ class ApprovalFlow:
                             "Ona changed since the request was made, so it was not run. Please ask again.")
         params = {**request.params, **secret}
         try:
-            outcome = op.apply(self.ona, params)
+            outcome = op.apply(self.target(op), params)
         except OnaError as exc:
             # Only an answer that proves Ona did not act says so; anything else (a timeout, a gateway's
             # 502/503/504, `unavailable`, `deadline_exceeded`) leaves the outcome unknown, with what to check.
@@ -333,7 +337,7 @@ class ApprovalFlow:
         row = {"action": "direct", "team_id": actor.team_id, "user_id": actor.user_id, "email": actor.email,
                "operation": operation, "params": redact(op.secret_params, params)}
         try:
-            outcome = op.apply(self.ona, params)
+            outcome = op.apply(self.target(op), params)
         except Exception as exc:
             self.store.audit(**row, outcome=f"failed: {getattr(exc, 'code', type(exc).__name__)}")
             raise

@@ -15,6 +15,7 @@ from bot.approvals.views import (
     FULL_CHANGE,
     REASON_CALLBACK,
     SHOW_SECRET,
+    UNDO,
 )
 from bot.context import Context
 from bot.registry import Group, action_value
@@ -50,6 +51,11 @@ def full_change(ctx: Context, payload: dict[str, Any]) -> None:
 @GROUP.action(SHOW_SECRET, self_checked=True)
 def show_secret(ctx: Context, payload: dict[str, Any]) -> None:
     ctx.services.approvals.reveal_secret(ctx, _id(payload))
+
+
+@GROUP.action(UNDO, self_checked=True)  # only its maker may; the change itself follows the policy
+def undo(ctx: Context, payload: dict[str, Any]) -> None:
+    ctx.services.approvals.undo(ctx, _id(payload))
 
 
 def _reason(values: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:

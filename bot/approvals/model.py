@@ -134,3 +134,44 @@ def request_hash(request_id: str, operation: str, params: dict[str, Any], before
     the state they change and the reason (two requests for the same change still differ)."""
     return sha256(canonical({"id": request_id, "operation": operation, "params": params, "before": before,
                              "reason": reason}))
+
+
+@dataclass
+class BannerWindow:
+    """A maintenance window: the banner shows `message` from `starts_at` until `ends_at` (Unix seconds).
+    `state`: scheduled → on → done, or cancelled / missed (the bot was not running during it). Notes on
+    it go to `notes_to`: the channel where it was asked, or the person (a DM). `tz`: theirs, for words."""
+
+    id: str
+    message: str
+    starts_at: float
+    ends_at: float
+    notes_to: str
+    tz: str = "UTC"
+    state: str = "scheduled"
+    created_at: float = 0.0
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> BannerWindow:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Undo:
+    """What puts a change that ran at once back: `params` of `operation`, while Ona still shows `after`.
+    Offered to `user_id` only, until `created_at` plus the undo time; `used` once taken."""
+
+    id: str
+    operation: str
+    params: dict[str, Any]
+    after: dict[str, Any]
+    team_id: str
+    user_id: str
+    created_at: float
+    used: int = 0
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Undo:
+        data = {k: row[k] for k in cls.__dataclass_fields__}
+        data["params"], data["after"] = json.loads(data["params"]), json.loads(data["after"])
+        return cls(**data)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.approvals import views
-from bot.approvals.model import PENDING, Request
+from bot.approvals.model import PENDING, BannerWindow, Request
 from bot.approvals.policy import Rule
 from bot.registry import Operation
 
@@ -62,6 +62,10 @@ class Queries:
         """The caller's results whose direct message failed, still waiting to be shown once."""
         return [(r, self.title(r)) for r in self.flow.store.kept_secrets(ctx.user_id, self.flow.clock())
                 if r.requester_team == ctx.team_id]
+
+    def banner_windows(self) -> list[BannerWindow]:
+        """The banner windows to come and the one on now, soonest first."""
+        return self.flow.store.banner_windows("on", "scheduled")
 
     def audit_tail(self, count: int) -> list[dict[str, Any]]:
         return self.flow.store.audit_rows(last=count)

@@ -17,7 +17,8 @@ from slack_sdk.webhook import WebhookClient
 
 from bot import blocks as bk
 from bot import replies
-from bot.approvals import views
+from bot.approvals import views, windows
+from bot.approvals.direct import DirectChanges
 from bot.approvals.flow import ApprovalFlow, Decision, Kind
 from bot.approvals.model import (
     CANCELLED,
@@ -51,7 +52,7 @@ class DeliveryClaims(Protocol):
     def claim_delivery(self, key: str) -> bool: ...
 
 
-class ApprovalService(Queries):
+class ApprovalService(Queries, DirectChanges):
     def __init__(self, flow: ApprovalFlow, slack: WebClient, channel: str | None, *,
                  secret_slack: WebClient | None = None) -> None:
         self.flow = flow
@@ -143,14 +144,6 @@ class ApprovalService(Queries):
             raise Refused(DB_TROUBLE) from None
         self._publish(ctx, request)
 
-    def _run_directly(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
-        outcome, recorded = self.flow.run_directly(actor, operation, params)
-        reply = replies.outcome(self.flow.operations[operation], outcome)
-        if not recorded:  # the change ran: say so, and that it went unrecorded
-            reply["blocks"].append(bk.context(":warning: The bot could not record this change in its audit "
-                                              "trail (its database cannot be written). Tell whoever runs the bot."))
-        ctx.reply(reply)
-
     def _ask_reason(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
         if not ctx.trigger_id:
             raise Refused("This change needs a reason: add `reason: …` at the end of the command.")
@@ -239,6 +232,8 @@ class ApprovalService(Queries):
             ctx.reply(replies.info(views.already(request)))
             return
         self.tell_requester(request, decision)
+        if decision.kind == Kind.EXECUTED and self.flow.operations[request.operation].local:
+            self.run_windows()  # an approved window that starts now goes on now, not at the next sweep
         done = decision.outcome is not None and request.state == SUCCEEDED  # a failure never reads "Done"
         executed = f"Done: {decision.outcome.text}" if done else views.decision_text(request, decision.message)
         text = {Kind.EXECUTED: executed, Kind.CONFLICT: decision.message, Kind.EXPIRED: decision.message,
@@ -374,6 +369,11 @@ class ApprovalService(Queries):
                     f"{views.slack_date(request.expires_at)}. Approvers: {views.approvers_text(request.approvers)}"))
             except SlackApiError as exc:
                 log.warning("reminder for %s failed: %s", request.id, exc.response.get("error"))
+        self.run_windows()
+
+    def run_windows(self) -> None:
+        """Banner windows whose time has come go on, those that are over go off (windows.py)."""
+        windows.run(self.flow, self.slack)
 
     def reconcile(self) -> None:
         """At start-up: settle what a crash left `executing`, run what it left `approved`."""

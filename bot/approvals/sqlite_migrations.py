@@ -80,6 +80,23 @@ def m007_requests_kept_secrets(db: sqlite_utils.Database) -> None:
         db["requests"].add_column("secret_until", float)
 
 
+@migration
+def m008_banner_windows(db: sqlite_utils.Database) -> None:
+    db["banner_windows"].create({
+        "id": str, "message": str, "starts_at": float, "ends_at": float, "notes_to": str, "tz": str,
+        "state": str, "created_at": float,
+    }, pk="id", not_null={"message", "state"}, if_not_exists=True)
+    db["banner_windows"].create_index(["state", "starts_at"], if_not_exists=True)
+
+
+@migration
+def m009_undos(db: sqlite_utils.Database) -> None:
+    db["undos"].create({
+        "id": str, "operation": str, "params": str, "after": str, "team_id": str, "user_id": str,
+        "created_at": float, "used": int,
+    }, pk="id", not_null={"operation", "params"}, if_not_exists=True)
+
+
 def apply(conn: sqlite3.Connection) -> list[str]:
     """Apply, in order, the migrations this database has not recorded; their names. The caller holds
     the write lock (BEGIN IMMEDIATE), so of two processes starting together one migrates, the other

@@ -24,7 +24,17 @@ import sqlite_utils
 
 from bot.approvals import audit_chain, audit_trail, sqlite_migrations
 from bot.approvals.audit_chain import AuditKey, Head
-from bot.approvals.model import DRAFT, FINAL, PENDING, SUCCEEDED, Request, RequestState
+from bot.approvals.model import (
+    DRAFT,
+    FINAL,
+    PENDING,
+    SUCCEEDED,
+    BannerWindow,
+    Request,
+    RequestState,
+    Undo,
+    canonical,
+)
 from bot.approvals.store import States, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 30_000  # work after the ack may wait this long for another writer
@@ -214,6 +224,46 @@ class SqliteStore:
             cursor = conn.execute("UPDATE requests SET sealed = NULL, secret_until = NULL "
                                   "WHERE secret_until IS NOT NULL AND secret_until <= ?", (now,))
             return cursor.rowcount
+
+    # --- banner windows and undos ---------------------------------------------------------------
+
+    def add_banner_window(self, window: BannerWindow) -> bool:
+        row = {k: getattr(window, k) for k in BannerWindow.__dataclass_fields__}
+        with self.connect() as conn:
+            cursor = conn.execute(f"INSERT OR IGNORE INTO banner_windows ({', '.join(row)}) "
+                                  f"VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+            return cursor.rowcount == 1
+
+    def banner_windows(self, *states: str) -> list[BannerWindow]:
+        marks = ", ".join("?" for _ in states)
+        with self.connect() as conn:
+            rows = conn.execute(f"SELECT * FROM banner_windows WHERE state IN ({marks}) ORDER BY starts_at LIMIT 50",
+                                states).fetchall()
+        return [BannerWindow.from_row(dict(r)) for r in rows]
+
+    def move_banner_window(self, window_id: str, from_states: set[str], to_state: str,
+                           ends_at: float | None = None) -> BannerWindow | None:
+        marks = ", ".join("?" for _ in from_states)
+        with self.connect() as conn:
+            rows = conn.execute(
+                f"UPDATE banner_windows SET state = ?, ends_at = COALESCE(?, ends_at) WHERE id = ? "
+                f"AND state IN ({marks}) RETURNING *", [to_state, ends_at, window_id, *sorted(from_states)]).fetchall()
+        return BannerWindow.from_row(dict(rows[0])) if rows else None
+
+    def keep_undo(self, undo: Undo) -> None:
+        row = {k: getattr(undo, k) for k in Undo.__dataclass_fields__}
+        row["params"], row["after"] = canonical(row["params"]), canonical(row["after"])
+        with self.connect() as conn:
+            if hash(undo.id) % 50 == 0:  # now and then, forget undos nobody can use any more
+                conn.execute("DELETE FROM undos WHERE created_at < ?", (undo.created_at - 86_400,))
+            conn.execute(f"INSERT INTO undos ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                         list(row.values()))
+
+    def take_undo(self, undo_id: str, user_id: str) -> Undo | None:
+        with self.connect() as conn:
+            rows = conn.execute("UPDATE undos SET used = 1 WHERE id = ? AND user_id = ? AND used = 0 RETURNING *",
+                                (undo_id, user_id)).fetchall()
+        return Undo.from_row(dict(rows[0])) if rows else None
 
     # --- audit trail ----------------------------------------------------------------------------
 

@@ -31,8 +31,10 @@ from bot.approvals.model import (
     PENDING,
     REDACTED,
     SUCCEEDED,
+    BannerWindow,
     Request,
     RequestState,
+    Undo,
     canonical,
     new_request_id,
     sha256,
@@ -114,6 +116,28 @@ class RequestStore(Protocol):
     def kept_secrets(self, requester_id: str, now: float) -> list[Request]: ...
 
     def erase_lapsed_secrets(self, now: float) -> int: ...
+
+    # --- banner windows and undos: the bot's own state, not Ona's -----------------------------------
+
+    def add_banner_window(self, window: BannerWindow) -> bool:
+        """Store a window once (by its id); False when it is stored already."""
+        ...
+
+    def banner_windows(self, *states: str) -> list[BannerWindow]:
+        """Windows in these states, soonest first."""
+        ...
+
+    def move_banner_window(self, window_id: str, from_states: set[str], to_state: str,
+                           ends_at: float | None = None) -> BannerWindow | None:
+        """Compare-and-set on the window's state (and its end, when given); the window, or None."""
+        ...
+
+    def keep_undo(self, undo: Undo) -> None: ...
+
+    def take_undo(self, undo_id: str, user_id: str) -> Undo | None:
+        """The undo offered to this person, marked used in the same step (None if there is none,
+        or it was taken already)."""
+        ...
 
     # --- the audit trail (chained by audit_chain; read and checked by audit_trail) ----------------
 

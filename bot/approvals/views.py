@@ -35,6 +35,7 @@ DENY = "approval:deny"
 CANCEL = "approval:cancel"
 FULL_CHANGE = "approval:full"
 SHOW_SECRET = "approval:secret"
+UNDO = "approval:undo"  # a change that ran at once, put back (direct.py)
 REASON_CALLBACK = "approval_reason"
 DENY_CALLBACK = "approval_deny"
 REQUESTS_MODAL = "approval_requests"  # the modal of the "Ona approvals" shortcut, drawn again after a click
@@ -191,7 +192,8 @@ def decide_buttons(request: Request, op: Operation) -> Any:
     value = {"id": request.id, "h": request.hash}
     return bk.actions(
         bk.button("Approve", APPROVE, value, style="primary", confirm_with=bk.confirm(
-            "Approve this change?", f"{bk.clip(op.title, 150)}, as shown above, runs in Ona as soon as it has "
+            "Approve this change?", f"{bk.clip(op.title, 150)}, as shown above, "
+            f"{'is kept by the bot and runs at its time' if op.local else 'runs in Ona'} as soon as it has "
             f"{needed}.", ok="Approve")),
         bk.button("Deny", DENY, {"id": request.id}, style="danger"),
     )

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot import durations
 from bot.demo.terminal import span, wrap
 
 # --- mrkdwn -------------------------------------------------------------------------------------
@@ -75,6 +76,9 @@ def slack_date(epoch: int, fmt: str, viewer: Viewer) -> str:
         "time": f"{when:%H:%M}",
         "time_secs": f"{when:%H:%M:%S}",
     }
+    ago = (viewer.now if viewer.now is not None else time.time()) - epoch
+    tokens["ago"] = ("just now" if abs(ago) < 60 else f"{durations.words(ago)} ago" if ago > 0
+                     else f"in {durations.words(-ago)}")
     tokens["date_pretty"] = pretty.get(when.date(), tokens["date"])
     tokens["date_short_pretty"] = pretty.get(when.date(), f"{when:%b} {when.day}")
     tokens["date_long_pretty"] = pretty.get(when.date(), tokens["date_long"])
