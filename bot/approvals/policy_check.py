@@ -100,8 +100,8 @@ def _too_few_approvers(name: str, rule: Rule, text: PolicyText) -> str | None:
 
 
 def group_principals(text: PolicyText) -> Iterator[tuple[str, str, str]]:
-    """(table, key, group ID) for every S… named anywhere in the file: requesters, approvers, and any
-    list a later version of the file adds (who may read), wherever its table is."""
+    """(table, key, group ID) for every S… named anywhere in the file: requesters, approvers, the group
+    `notify` mentions, and any list a later version of the file adds (who may read), wherever its table is."""
 
     def walk(node: dict, path: list[str]) -> Iterator[tuple[str, str, str]]:
         table = ".".join(path).removeprefix("operations.")
@@ -110,6 +110,8 @@ def group_principals(text: PolicyText) -> Iterator[tuple[str, str, str]]:
                 yield from walk(value, [*path, key])
             elif isinstance(value, list):
                 yield from ((table, key, v) for v in value if isinstance(v, str) and _GROUP.match(v))
+            elif key == "notify" and isinstance(value, str) and _GROUP.match(value.removeprefix("@")):
+                yield table, key, value.removeprefix("@")  # the group mentioned instead of direct messages
 
     yield from walk(text.data, [])
 
