@@ -130,8 +130,12 @@ def test_denied_in_the_channel_updates_the_copies(abot: BotHarness, emulator) ->
         assert not buttons(shown(abot, channel)) and "not during the release" in message_text(shown(abot, channel))
 
 
-def test_more_approvers_than_the_cap_are_told_in_the_channel(abot: BotHarness, emulator) -> None:
-    abot.services.approvals.notifier.max_dms = 1
+@pytest.mark.parametrize("why", ["over the cap", "Slack refused"])
+def test_approvers_who_got_no_dm_are_counted_in_the_channel(abot: BotHarness, emulator, why: str) -> None:
+    if why == "over the cap":
+        abot.services.approvals.notifier.max_dms = 1
+    else:
+        abot.slack.fail_next("conversations.open", error="cannot_dm_bot")
     request_banner_off(abot)
     assert len(dms(abot, "D0BOB")) + len(dms(abot, "D0DAN")) == 1
     note = message_text(shown(abot, CHANNEL))
@@ -147,6 +151,9 @@ def test_a_user_group_is_mentioned_in_the_channel_instead_of_direct_messages(emu
         assert "<!subteam^S0ONCALL>: your approval is needed" in message_text(posted)
         assert not slack.calls_to("conversations.open")
         assert [a for a in slack.calls_to("chat.postMessage") if a["channel"] != CHANNEL] == []
+        at(bot, 0.6)  # the reminder mentions the group in the thread, and sends no direct message either
+        thread, direct = reminders(bot)
+        assert len(thread) == 1 and "<!subteam^S0ONCALL>" in message_text(thread[0]) and direct == {}
         bot.click(APPROVE, buttons(posted)[APPROVE]["value"], user="U0BOB", channel_id=CHANNEL).reply()
         assert "your approval is needed" not in message_text(shown(bot, CHANNEL))  # once decided
     finally:
