@@ -11,6 +11,8 @@ sweeper repairs a copy whose update Slack refused.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from slack_sdk import WebClient
@@ -24,6 +26,7 @@ from bot.approvals.policy import CHANNEL, DM, ONA_ADMINS, Rule
 log = logging.getLogger("ona.approvals")
 
 MAX_DMS = 20  # direct messages per request: past that, the channel message says who was not told
+EMAIL_TTL = 600.0  # seconds an admin's email → Slack account answer is kept (users.lookupByEmail is tier 3)
 # Slack errors that mean a message will never be updated: stop trying.
 GONE = {"message_not_found", "channel_not_found", "cant_update_message", "is_archived", "not_in_channel"}
 
@@ -37,6 +40,8 @@ class Notifier:
         self.flow = flow
         self.slack = slack
         self.max_dms = max_dms
+        self._by_email: dict[str, tuple[float, str | None]] = {}
+        self._lock = threading.Lock()
 
     def rule(self, request: Request) -> Rule:
         return self.flow.policy.rule(request.policy_key)
@@ -74,6 +79,9 @@ class Notifier:
         if untold:
             self.flow.store.update_fields(request.id, untold=untold)
             request.untold = untold
+        now = self.flow.store.get(request.id)
+        if now is not None and now.state in FINAL:  # decided while the copies went out: show it in them
+            self.update_copies(now, self.flow.store.votes(now.id))
         return untold
 
     def recipients(self, request: Request) -> tuple[list[str], int]:
@@ -106,12 +114,20 @@ class Notifier:
         return people, 0
 
     def _user_by_email(self, email: str) -> str | None:
+        with self._lock:
+            kept = self._by_email.get(email)
+        if kept and time.monotonic() - kept[0] < EMAIL_TTL:
+            return kept[1]
         try:
-            return self.slack.users_lookupByEmail(email=email)["user"]["id"]
+            user_id = self.slack.users_lookupByEmail(email=email)["user"]["id"]
         except SlackApiError as exc:
             if exc.response.get("error") != "users_not_found":
                 log.warning("could not look up an approver in Slack: %s", exc.response.get("error"))
-            return None
+                return None  # not kept: ask again next time
+            user_id = None  # no Slack account with that email: cannot decide in Slack
+        with self._lock:
+            self._by_email[email] = (time.monotonic(), user_id)
+        return user_id
 
     # --- when it is decided (or a vote is added) --------------------------------------------------
 
