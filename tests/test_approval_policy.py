@@ -40,6 +40,15 @@ def test_notify_and_remind_at_are_read_per_operation() -> None:
         "dm", 0.5)
 
 
+def test_notify_next_to_approval_none_is_refused_at_start() -> None:
+    from bot.approvals.policy_check import PolicyText, static_problems
+
+    text = '[defaults]\nremind_at = 0.25\n\n[operations."banner.update"]\napproval = "none"\nnotify = "channel"\n'
+    problems = static_problems(parse_policy(text, "policy.toml", KNOWN), PolicyText(text, "policy.toml"), KNOWN)
+    assert problems == ['policy.toml line 6: notify can never apply: approval = "none" runs the change at once, '
+                        'with no approver to tell or remind']
+
+
 def test_every_operation_named_by_the_default_exists() -> None:
     parse_policy(DEFAULT_POLICY, "built-in", KNOWN)  # raises on an unknown operation
 

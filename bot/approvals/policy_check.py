@@ -1,7 +1,7 @@
 """Policies that can never be satisfied, found at start-up rather than after the votes.
 
 Static (the parsed Policy and its text): more approvals than the rule's approvers could ever give,
-and `approval = "none"` next to `approvals = 2`. Against Slack: every user group (S…) the file names
+and `approval = "none"` next to `approvals = 2` (or next to `notify` or `remind_at`). Against Slack: every user group (S…) the file names
 must exist and be readable by the bot. What depends on Ona's current admins is not checked here:
 admins come and go, so the request and /ona explain say it instead.
 
@@ -68,6 +68,11 @@ def static_problems(policy: Policy, text: PolicyText, known_operations: set[str]
         if contradicts and (name != "defaults" or not any_required):
             problems.append(f'{text.where(name, "approvals")}: approvals = {count} can never apply: '
                             f'approval = "none" runs the change without any approver')
+            continue
+        told = next((key for key in ("notify", "remind_at") if key in own), None)
+        if own.get("approval") == "none" and told and (name != "defaults" or not any_required):
+            problems.append(f'{text.where(name, told)}: {told} can never apply: approval = "none" runs the '
+                            f'change at once, with no approver to tell or remind')
             continue
         if rule.needs_approval:
             problem = _too_few_approvers(name, rule, text)
