@@ -39,7 +39,8 @@ DEFAULT_USERS: dict[str, dict[str, Any]] = {
 
 
 # The scope a method needs, for FakeSlack.missing_scopes (only those the tests take away).
-_SCOPES = {"usergroups.users.list": "usergroups:read", "users.info": "users:read"}
+_SCOPES = {"usergroups.users.list": "usergroups:read", "users.info": "users:read",
+           "users.lookupByEmail": "users:read.email"}
 
 
 @dataclass
@@ -230,6 +231,10 @@ class FakeSlack:
             return {**ok, "channel": {"id": "D" + str(args.get("users", "")).lstrip("U")}}
         if method == "users.info":
             return self._user(args.get("user", ""))
+        if method == "users.lookupByEmail":
+            email = str(args.get("email", "")).lower()
+            found = next((uid for uid, u in self.users.items() if str(u.get("email", "")).lower() == email), None)
+            return self._user(found) if found else {"ok": False, "error": "users_not_found"}
         if method == "usergroups.users.list":
             users = self.usergroups.get(args.get("usergroup", ""))
             return {**ok, "users": users} if users is not None else {"ok": False, "error": "no_such_subteam"}

@@ -29,6 +29,26 @@ def test_builtin_default_matches_the_rules() -> None:
     assert policy.rule("invite.create").approvers == ("ona:admins",)
 
 
+def test_notify_and_remind_at_are_read_per_operation() -> None:
+    text = ('[defaults]\nremind_at = false\n\n[operations."sso.remove"]\nnotify = "@S0ONCALL"\nremind_at = 0.25\n'
+            '\n[operations."invite.create"]\nnotify = "channel"\nremind_at = true\n')
+    policy = parse_policy(text, "policy.toml", KNOWN)
+    assert (policy.rule("sso.remove").notify, policy.rule("sso.remove").remind_at) == ("S0ONCALL", 0.25)
+    assert (policy.rule("invite.create").notify, policy.rule("invite.create").remind_at) == ("channel", 0.5)
+    assert (policy.rule("banner.update").notify, policy.rule("banner.update").remind_at) == ("dm", 0.0)
+    assert (load_policy(None, KNOWN).rule("sso.remove").notify, load_policy(None, KNOWN).rule("x").remind_at) == (
+        "dm", 0.5)
+
+
+def test_notify_next_to_approval_none_is_refused_at_start() -> None:
+    from bot.approvals.policy_check import PolicyText, static_problems
+
+    text = '[defaults]\nremind_at = 0.25\n\n[operations."banner.update"]\napproval = "none"\nnotify = "channel"\n'
+    problems = static_problems(parse_policy(text, "policy.toml", KNOWN), PolicyText(text, "policy.toml"), KNOWN)
+    assert problems == ['policy.toml line 6: notify can never apply: approval = "none" runs the change at once, '
+                        'with no approver to tell or remind']
+
+
 def test_every_operation_named_by_the_default_exists() -> None:
     parse_policy(DEFAULT_POLICY, "built-in", KNOWN)  # raises on an unknown operation
 
@@ -43,6 +63,10 @@ def test_every_operation_named_by_the_default_exists() -> None:
         ('[defaults]\n\n[operations."nope.nothing"]\napproval = "none"\n', 3, "unknown operation 'nope.nothing'"),
         ('[defaults]\ncolour = "red"\n', 2, "unknown key 'colour'"),
         ('[defaults\n', 1, "line 1"),
+        ('[defaults]\nreason = true\nnotify = "everyone"\n', 3, 'notify must be "dm"'),
+        ('[defaults]\n\n[operations."banner.update"]\nnotify = "#oncall"\n', 4, "Slack user group ID"),
+        ('[defaults]\nremind_at = 1.5\n', 2, "remind_at must be a fraction of the time to expiry"),
+        ('[defaults]\nremind_at = "half"\n', 2, "or false for no reminder"),
     ],
 )
 def test_errors_name_the_line(text: str, line: int, fragment: str) -> None:

@@ -85,6 +85,11 @@ def test_walkthrough_transcript_and_ona_request_log(session: Session) -> None:
     assert "Approved and done — by @bob" in transcript and "Done: Updated 1 policy." in transcript
     assert emulator.calls("UpdateOrganizationPolicies") == [
         {"organizationId": org, "maximumEnvironmentTimeout": "43200s"}]
+    # bob was asked by direct message (alice, who asked, was not), and his copy shows the outcome too.
+    bobs = transcript.split("carol@#approvals> :as bob", 1)[1].split("bob@#approvals> :as alice", 1)[0]
+    assert bobs.index("Direct message from Ona\n│ Your approval is needed") < bobs.index("#approvals · Ona")
+    assert "Direct message from Ona · edited\n│ Approval request" in bobs
+    assert "Your approval is needed" not in transcript.split("carol@#approvals> :as bob", 1)[0]
     # alice finds the outcome in a direct message, and the audit trail has every step.
     after_switch = transcript.split("bob@#approvals> :as alice", 1)[1]
     assert "Direct message from Ona" in after_switch and "Approved and done" in after_switch

@@ -176,8 +176,7 @@ def abot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
 
 def _request(bot: BotHarness, change: str) -> dict:
     bot.command(f"{change} reason: release")
-    posted = bot.slack.calls_to("chat.postMessage")[-1]
-    assert posted["channel"] == CHANNEL
+    posted = [a for a in bot.slack.calls_to("chat.postMessage") if a["channel"] == CHANNEL][-1]
     return json.loads(next(e["value"] for b in posted["blocks"] if b["type"] == "actions"
                            for e in b["elements"] if e["action_id"] == "approval:approve"))
 

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCOPES = {
     "chat_postMessage": {"chat:write"}, "chat_update": {"chat:write"}, "chat_postEphemeral": {"chat:write"},
     "conversations_open": {"im:write"}, "users_info": {"users:read", "users:read.email"},
+    "users_lookupByEmail": {"users:read.email"},  # an Ona admin's Slack account, to message them
     "usergroups_users_list": {"usergroups:read"}, "views_open": set(), "views_update": set(),
     "views_publish": set(), "views_push": set(), "chat_getPermalink": set(),
 }

@@ -209,7 +209,7 @@ def test_a_restart_settles_each_operation_by_what_ona_shows_of_it(abot: BotHarne
     if state == "succeeded" and abot.services.approvals.flow.operations[operation].secret_result:
         assert "ask for a new one" in settled.result  # the new secret was lost with the process
     # The requester is told how it ended, in a direct message.
-    told = abot.slack.wait_for("chat.postMessage", lambda a: str(a.get("channel", "")).startswith("D")
+    told = abot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == f"D{crashed.requester_id[1:]}"
                                and crashed.id in message_text(a))[-1]
     assert WORDS[note or state].split(",")[0] in message_text(told)
     audit = [r["outcome"] for r in store(abot).audit_rows() if r["request_id"] == crashed.id]

@@ -61,6 +61,9 @@ def posted_request(bot: BotHarness) -> dict:
     # The bot records where it posted just after Slack answered: wait for that too, not only the post.
     wait_until(lambda: all(r.ts for r in bot.services.approvals.flow.store.in_states("pending")),
                what="the message's place recorded")
+    # The requester is told last, once the approvers' direct messages went out: after it, a fault
+    # injected into chat.postMessage hits the message the test means.
+    bot.slack.wait_for("response_url", lambda a: "is waiting for" in message_text(a))
     return posted
 
 

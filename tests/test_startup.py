@@ -154,6 +154,13 @@ def test_a_user_group_that_does_not_exist_names_the_line(emulator, slack, tmp_pa
                     "workspace")
 
 
+def test_a_user_group_to_notify_that_does_not_exist_names_the_line(emulator, slack, tmp_path) -> None:
+    text = '[defaults]\napprovers = ["ona:admins"]\n\n[operations."sso.remove"]\nnotify = "@S0GONE"\n'
+    line, policy = _policy_result(emulator, slack, tmp_path, text)
+    assert line == (f"ona-bot: {policy} line {_line_of(text, 'S0GONE')}: user group S0GONE does not exist in this "
+                    "workspace")
+
+
 def test_a_user_group_the_bot_cannot_read_names_the_scope(emulator, slack, tmp_path) -> None:
     slack.usergroups["S0ONCALL"] = ["U0BOB"]
     slack.missing_scopes.add("usergroups:read")

@@ -17,7 +17,8 @@ from bot.approvals.model import APPROVED, PENDING, RequestState
 from bot.approvals.sqlite_store import SqliteStore
 
 NAMES = ["m001_requests", "m002_deliveries", "m003_votes", "m004_audit", "m005_audit_keyed_hashes",
-         "m006_requests_message_state", "m007_requests_kept_secrets", "m008_banner_windows", "m009_undos"]
+         "m006_requests_message_state", "m007_requests_kept_secrets", "m008_banner_windows", "m009_undos",
+         "m010_approval_copies"]
 
 # The schema as the bot made it before migrations were recorded (sqlite_master of such a database).
 REQUESTS_COLUMNS = """

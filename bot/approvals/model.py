@@ -83,6 +83,7 @@ class Request:
     updated_at: float | None = None
     message_state: RequestState | None = None  # the state the channel message shows (chat.update can fail)
     secret_until: float | None = None  # a result secret kept sealed for the requester until then
+    untold: int | None = None  # approvers sent no direct message about it (over the cap, or Slack refused)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Request:

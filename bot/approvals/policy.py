@@ -7,6 +7,11 @@
     approvers = ["ona:admins"]
     ttl = "24h"                     # how long a request stays pending (30m, 8h, 2d …)
     reason = true                   # must the requester give a reason?
+    notify = "dm"                   # tell approvers: "dm" (a direct message each, the default),
+                                    # a user group ID ("S0ONCALL") to mention in the channel instead,
+                                    # or "channel" (the channel message only)
+    remind_at = 0.5                 # remind those who have not voted at this fraction of the time to
+                                    # expiry (0.5: half-way); 0 or false: no reminder
 
     [operations."banner.update"]    # any key of [defaults] may be overridden per operation
     approval = "none"
@@ -34,7 +39,9 @@ from bot import durations
 
 ONA_ADMINS = "ona:admins"
 _PRINCIPAL = re.compile(r"^(ona:admins|[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$")
-KEYS = {"approval", "approvals", "requesters", "approvers", "ttl", "reason"}
+KEYS = {"approval", "approvals", "requesters", "approvers", "ttl", "reason", "notify", "remind_at"}
+DM, CHANNEL = "dm", "channel"  # the `notify` values that are not a user group
+_GROUP_ID = re.compile(r"^@?(S[A-Z0-9]{2,})$")
 
 DEFAULT_POLICY = """
 [defaults]
@@ -83,6 +90,8 @@ class Rule:
     approvers: tuple[str, ...] = (ONA_ADMINS,)
     ttl_seconds: int = 86_400
     reason: bool = True
+    notify: str = DM  # DM, CHANNEL, or a user group ID (S…) to mention in the channel message
+    remind_at: float = 0.5  # fraction of the time to expiry; 0: no reminder
     source: str = "built-in default"  # "policy.toml line 12", for /ona explain
 
     @property
@@ -205,7 +214,34 @@ def _rule(table: Any, base: Rule, origin: str, lines: list[str], section: str) -
         if not isinstance(table["reason"], bool):
             raise fail("reason", "must be true or false")
         values["reason"] = table["reason"]
+    if "notify" in table:
+        values["notify"] = _notify(table["notify"], fail)
+    if "remind_at" in table:
+        values["remind_at"] = _remind_at(table["remind_at"], fail)
     return replace(base, **values)
+
+
+def _notify(value: Any, fail: Any) -> str:
+    """"dm", "channel", or a user group ID (the "@" people type before it is dropped)."""
+    group = _GROUP_ID.match(value) if isinstance(value, str) else None
+    if value in (DM, CHANNEL):
+        return str(value)
+    if group:
+        return group.group(1)
+    raise fail("notify", 'must be "dm" (a direct message to each approver), "channel" (the approvals channel '
+                         'only) or a Slack user group ID such as "S0123ABCD" (mentioned in the channel message)')
+
+
+def _remind_at(value: Any, fail: Any) -> float:
+    """A fraction of the time to expiry; false or 0 turns reminders off, true means half-way."""
+    if value is False or value == 0:
+        return 0.0
+    if value is True:
+        return 0.5
+    if isinstance(value, int | float) and 0 < value < 1:
+        return float(value)
+    raise fail("remind_at", "must be a fraction of the time to expiry between 0 and 1 (0.5 reminds half-way), "
+                            "or false for no reminder")
 
 
 def _line_of(lines: list[str], key: str, after: str | None = None) -> int:

@@ -1,7 +1,7 @@
 """Policies that can never be satisfied, found at start-up rather than after the votes.
 
 Static (the parsed Policy and its text): more approvals than the rule's approvers could ever give,
-and `approval = "none"` next to `approvals = 2`. Against Slack: every user group (S…) the file names
+and `approval = "none"` next to `approvals = 2` (or next to `notify` or `remind_at`). Against Slack: every user group (S…) the file names
 must exist and be readable by the bot. What depends on Ona's current admins is not checked here:
 admins come and go, so the request and /ona explain say it instead.
 
@@ -69,6 +69,11 @@ def static_problems(policy: Policy, text: PolicyText, known_operations: set[str]
             problems.append(f'{text.where(name, "approvals")}: approvals = {count} can never apply: '
                             f'approval = "none" runs the change without any approver')
             continue
+        told = next((key for key in ("notify", "remind_at") if key in own), None)
+        if own.get("approval") == "none" and told and (name != "defaults" or not any_required):
+            problems.append(f'{text.where(name, told)}: {told} can never apply: approval = "none" runs the '
+                            f'change at once, with no approver to tell or remind')
+            continue
         if rule.needs_approval:
             problem = _too_few_approvers(name, rule, text)
             if problem:
@@ -100,8 +105,8 @@ def _too_few_approvers(name: str, rule: Rule, text: PolicyText) -> str | None:
 
 
 def group_principals(text: PolicyText) -> Iterator[tuple[str, str, str]]:
-    """(table, key, group ID) for every S… named anywhere in the file: requesters, approvers, and any
-    list a later version of the file adds (who may read), wherever its table is."""
+    """(table, key, group ID) for every S… named anywhere in the file: requesters, approvers, the group
+    `notify` mentions, and any list a later version of the file adds (who may read), wherever its table is."""
 
     def walk(node: dict, path: list[str]) -> Iterator[tuple[str, str, str]]:
         table = ".".join(path).removeprefix("operations.")
@@ -110,6 +115,8 @@ def group_principals(text: PolicyText) -> Iterator[tuple[str, str, str]]:
                 yield from walk(value, [*path, key])
             elif isinstance(value, list):
                 yield from ((table, key, v) for v in value if isinstance(v, str) and _GROUP.match(v))
+            elif key == "notify" and isinstance(value, str) and _GROUP.match(value.removeprefix("@")):
+                yield table, key, value.removeprefix("@")  # the group mentioned instead of direct messages
 
     yield from walk(text.data, [])
 

@@ -32,6 +32,7 @@ from bot.approvals.model import (
     redact,
     sha256,
 )
+from bot.approvals.notify import GONE, Notifier
 from bot.approvals.queries import Queries
 from bot.approvals.store import StoreUnavailable
 from bot.approvals.views import DENY_CALLBACK, REASON_CALLBACK
@@ -44,8 +45,6 @@ log = logging.getLogger("ona.approvals")
 SECRET_KEPT_FOR = 3600.0  # an undelivered one-time secret waits this long for its requester, sealed
 DB_TROUBLE = ("The bot cannot write to its database right now (its disk is full, or it is locked). "
               "Nothing was changed. Tell whoever runs the bot.")
-# Slack errors that mean the approval message will never be updated: stop trying.
-GONE = {"message_not_found", "channel_not_found", "cant_update_message", "is_archived", "not_in_channel"}
 
 
 class DeliveryClaims(Protocol):
@@ -59,6 +58,7 @@ class ApprovalService(Queries, DirectChanges):
         self.slack = slack
         self.channel = channel
         self.secret_slack = secret_slack or slack  # for the DM that carries a one-time secret
+        self.notifier = Notifier(flow, slack)  # approvers' direct messages and reminders
 
     @property
     def deliveries(self) -> DeliveryClaims:
@@ -172,6 +172,9 @@ class ApprovalService(Queries, DirectChanges):
             return
         self.flow.store.update_fields(request.id, channel=posted["channel"], ts=posted["ts"],
                                       message_state=request.state)
+        request.channel, request.ts = posted["channel"], posted["ts"]
+        if self.notifier.announce(request):  # some approvers got no direct message: the channel says so
+            self.refresh_message(request, copies=False)
         try:
             permalink = self.slack.chat_getPermalink(channel=posted["channel"], message_ts=posted["ts"])["permalink"]
         except SlackApiError:
@@ -229,6 +232,8 @@ class ApprovalService(Queries, DirectChanges):
         if decision.kind == Kind.ALREADY:
             if request.state in FINAL and request.message_state != request.state:
                 self.refresh_message(request)  # its earlier update failed: the click repairs it
+            elif request.state in FINAL:  # (a click on a stale copy repairs the copies)
+                self.notifier.update_copies(request, self.flow.store.votes(request.id))
             ctx.reply(replies.info(views.already(request)))
             return
         self.tell_requester(request, decision)
@@ -242,8 +247,9 @@ class ApprovalService(Queries, DirectChanges):
         # The approver sees the outcome text only: a secret result goes to the requester alone.
         ctx.reply(replies.info(text))
 
-    def refresh_message(self, request: Request) -> None:
-        """Update the channel message in place: progress, or the outcome with the buttons gone."""
+    def refresh_message(self, request: Request, *, copies: bool = True) -> None:
+        """Update the channel message in place, then the approvers' copies (notify.py): progress, or the
+        outcome with the buttons gone."""
         if not request.channel or not request.ts:
             # A click can overtake the recording of where the message was posted: look again.
             request = self.flow.store.get(request.id) or request
@@ -252,16 +258,19 @@ class ApprovalService(Queries, DirectChanges):
         votes = self.flow.store.votes(request.id)
         try:
             self.slack.chat_update(channel=request.channel, ts=request.ts, **self._message(request, votes))
+            self.flow.store.mark_message(request.id, request.state)
         except (SlackApiError, OSError) as exc:  # left marked stale: the sweeper tries again
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.warning("could not update approval message of %s: %s", request.id, error)
-            if error not in GONE:
-                return
-        self.flow.store.mark_message(request.id, request.state)
+            if error in GONE:
+                self.flow.store.mark_message(request.id, request.state)
+        if copies:
+            self.notifier.update_copies(request, votes)
 
     def _message(self, request: Request, votes: list[dict[str, Any]]) -> dict[str, Any]:
         op = self.flow.operations[request.operation]
-        return views.approval_message(request, op, votes, self.shortfall(request))
+        return views.approval_message(request, op, votes, self.shortfall(request),
+                                      mention=self.notifier.mention(request))
 
     def shortfall(self, request: Request) -> str | None:
         """"Needs 2 approvals; only 1 other person can approve it now", or None when enough can."""
@@ -345,7 +354,7 @@ class ApprovalService(Queries, DirectChanges):
     # --- housekeeping ---------------------------------------------------------------------------
 
     def sweep(self) -> None:
-        """Expire overdue requests (no stale buttons) and remind at half-time, once."""
+        """Expire overdue requests (no stale buttons), repair stale messages, and remind, once."""
         for request in self.flow.overdue():
             decision = self.flow.expire(request)
             self.refresh_message(decision.request)
@@ -358,17 +367,10 @@ class ApprovalService(Queries, DirectChanges):
             self._settled(request)
         for request in self.flow.store.stale_messages():  # decided, but its chat.update failed
             self.refresh_message(request)
-        now = self.flow.clock()
-        self.flow.store.erase_lapsed_secrets(now)
-        for request in self.flow.store.due_for_reminder(now):
-            if not self.flow.store.claim_reminder(request.id):
-                continue  # another process reminded
-            try:
-                self.slack.chat_postMessage(channel=request.channel, thread_ts=request.ts, **replies.info(
-                    f":alarm_clock: Reminder: this request still needs approval; it expires "
-                    f"{views.slack_date(request.expires_at)}. Approvers: {views.approvers_text(request.approvers)}"))
-            except SlackApiError as exc:
-                log.warning("reminder for %s failed: %s", request.id, exc.response.get("error"))
+        for request in self.flow.store.stale_copies():  # an approver's copy of it, likewise
+            self.notifier.update_copies(request, self.flow.store.votes(request.id))
+        self.flow.store.erase_lapsed_secrets(self.flow.clock())
+        self.notifier.remind(self.flow.clock())  # at the policy's remind_at, once
         self.run_windows()
 
     def run_windows(self) -> None:

@@ -97,6 +97,17 @@ def m009_undos(db: sqlite_utils.Database) -> None:
     }, pk="id", not_null={"operation", "params"}, if_not_exists=True)
 
 
+@migration
+def m010_approval_copies(db: sqlite_utils.Database) -> None:
+    # Where each approver's direct-message copy of a request was posted, and the state it shows, so a
+    # decision updates every copy; `untold`: approvers who got no copy (over the cap, or Slack refused).
+    db["approval_copies"].create({
+        "request_id": str, "user_id": str, "channel": str, "ts": str, "shown_state": str, "at": float,
+    }, pk=("request_id", "user_id"), if_not_exists=True)
+    if "untold" not in db["requests"].columns_dict:
+        db["requests"].add_column("untold", int)
+
+
 def apply(conn: sqlite3.Connection) -> list[str]:
     """Apply, in order, the migrations this database has not recorded; their names. The caller holds
     the write lock (BEGIN IMMEDIATE), so of two processes starting together one migrates, the other

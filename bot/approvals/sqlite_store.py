@@ -265,6 +265,32 @@ class SqliteStore:
                                 (undo_id, user_id)).fetchall()
         return Undo.from_row(dict(rows[0])) if rows else None
 
+    # --- approvers' direct-message copies -------------------------------------------------------
+
+    def add_copy(self, request_id: str, user_id: str, channel: str, ts: str, state: RequestState | str) -> None:
+        with self.connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO approval_copies (request_id, user_id, channel, ts, shown_state, at) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (request_id, user_id, channel, ts, str(state), time.time()))
+
+    def copies(self, request_id: str) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT user_id, channel, ts, shown_state FROM approval_copies WHERE request_id = ? "
+                                "ORDER BY at", (request_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def mark_copy(self, request_id: str, user_id: str, state: RequestState | str) -> None:
+        with self.connect() as conn:
+            conn.execute("UPDATE approval_copies SET shown_state = ? WHERE request_id = ? AND user_id = ? "
+                         "AND (SELECT state FROM requests WHERE id = ?) = ?",
+                         (str(state), request_id, user_id, request_id, str(state)))
+
+    def stale_copies(self, limit: int = 50) -> list[Request]:
+        finals = sorted(FINAL)
+        marks = ", ".join("?" for _ in finals)
+        return self._select(f"state IN ({marks}) AND id IN (SELECT c.request_id FROM approval_copies c "
+                            "WHERE c.request_id = requests.id AND (c.shown_state IS NULL OR c.shown_state != "
+                            "requests.state)) ORDER BY updated_at LIMIT ?", [*finals, limit])
+
     # --- audit trail ----------------------------------------------------------------------------
 
     def audit_keys(self, *, create: bool = False) -> list[AuditKey]:

@@ -139,6 +139,24 @@ class RequestStore(Protocol):
         or it was taken already)."""
         ...
 
+    # --- approvers' direct-message copies of a request (notify.py) ---------------------------------
+
+    def add_copy(self, request_id: str, user_id: str, channel: str, ts: str, state: RequestState | str) -> None:
+        """One approver's copy was posted at (channel, ts), showing `state`."""
+        ...
+
+    def copies(self, request_id: str) -> list[dict[str, Any]]:
+        """Every copy of the request: user_id, channel, ts, shown_state."""
+        ...
+
+    def mark_copy(self, request_id: str, user_id: str, state: RequestState | str) -> None:
+        """This copy now shows `state` (recorded only if the request is still in it)."""
+        ...
+
+    def stale_copies(self, limit: int = 50) -> list[Request]:
+        """Decided requests with a copy that does not show the decision yet."""
+        ...
+
     # --- the audit trail (chained by audit_chain; read and checked by audit_trail) ----------------
 
     def audit(self, *, action: str, team_id: str = "", user_id: str = "", email: str | None = None,

@@ -158,16 +158,65 @@ def decision_text(request: Request, message: str) -> str:
 
 
 def approval_message(request: Request, op: Operation, votes: list[dict[str, Any]],
-                     shortfall: str | None = None) -> dict[str, Any]:
-    """The message in the approvals channel: what, who, why, the whole change, expiry, and the buttons."""
-    blocks: list[Any] = [bk.header(f"Approval needed: {op.title}"),
-                         *approval_card(request, op, votes, sections=CHANNEL_SECTIONS, shortfall=shortfall)]
+                     shortfall: str | None = None, *, mention: str | None = None) -> dict[str, Any]:
+    """The message in the approvals channel: what, who, why, the whole change, expiry, and the buttons.
+    `mention`: the user group the policy tells instead of direct messages (notify = "S…")."""
+    blocks: list[Any] = [bk.header(f"Approval needed: {op.title}")]
+    pending = request.state == PENDING
+    if pending and mention:
+        blocks.append(bk.section(f"<!subteam^{mention}>: your approval is needed."))
+    blocks += _card_and_outcome(request, op, votes, shortfall)
+    if pending and request.untold:
+        blocks.append(bk.context(f":warning: {bk.plural(request.untold, 'approver')} got no direct message about "
+                                 "this request (too many to message, or Slack refused): they can decide here."))
+    text = f"Approval needed: {op.title} (requested by <@{request.requester_id}>)"
+    return bk.message(blocks, text=(f"<!subteam^{mention}> {text}" if mention else text) if pending
+                      else f"{op.title}: {request.state}")
+
+
+def approver_dm(request: Request, op: Operation, votes: list[dict[str, Any]], channel: str | None) -> dict[str, Any]:
+    """An approver's own copy, by direct message: the same card and buttons as the channel's, updated to
+    the outcome once decided, wherever that was."""
+    blocks: list[Any] = [bk.header(f"Your approval is needed: {op.title}" if request.state == PENDING
+                                   else f"Approval request: {op.title}"),
+                         *_card_and_outcome(request, op, votes, None)]
+    if channel:
+        blocks.append(bk.context(f"Also in <#{channel}>: deciding here or there is the same."))
+    return bk.message(blocks, text=f"<@{request.requester_id}> asks for your approval: {op.title}"
+                      if request.state == PENDING else f"{op.title}: {request.state}")
+
+
+def _card_and_outcome(request: Request, op: Operation, votes: list[dict[str, Any]],
+                      shortfall: str | None) -> list[Any]:
+    blocks = approval_card(request, op, votes, sections=CHANNEL_SECTIONS, shortfall=shortfall)
     if request.state != PENDING:
         blocks.append(bk.section(_final_line(request, votes)))
         if request.state == DENIED and request.note:
             blocks.append(reason_block(request.note, "Reason for denying"))
-    return bk.message(blocks, text=f"Approval needed: {op.title} (requested by <@{request.requester_id}>)"
-                      if request.state == PENDING else f"{op.title}: {request.state}")
+    return blocks
+
+
+def reminder_in_thread(request: Request, needed: int, reminded: int, *, mention: str | None) -> dict[str, Any]:
+    """The reminder under the channel message: how many approvals are missing, when it expires, who was told."""
+    text = (f":alarm_clock: Reminder: this request still needs {bk.plural(needed, 'approval')}; it expires "
+            f"{slack_date(request.expires_at)}.")
+    if mention:
+        text += f" <!subteam^{mention}>"
+    elif reminded:
+        text += (f" {bk.plural(reminded, 'approver')} who {'has' if reminded == 1 else 'have'} not voted "
+                 f"{'was' if reminded == 1 else 'were'} reminded by direct message.")
+    else:
+        text += f" Approvers: {approvers_text(request.approvers)}"
+    return bk.message([bk.section(text)], text=f"Reminder: this request still needs {bk.plural(needed, 'approval')}")
+
+
+def reminder_dm(request: Request, title: str, needed: int, link: str | None) -> dict[str, Any]:
+    """The reminder to one approver who has not voted yet, pointing at their copy."""
+    where = f"<{link}|your copy of the request>" if link else "the request above"
+    text = (f":alarm_clock: Reminder: <@{request.requester_id}>'s request to *{bk.escape(title)}* still needs "
+            f"{bk.plural(needed, 'approval')}; it expires {slack_date(request.expires_at)}. Approve or deny it in "
+            f"{where}.")
+    return bk.message([bk.section(text)], text=f"Reminder: a request still needs your approval: {title}")
 
 
 def approval_card(request: Request, op: Operation, votes: list[dict[str, Any]], *, sections: int,
