@@ -63,6 +63,13 @@ class SqliteStore:
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(str(exc), full="full" in str(exc).lower()) from exc
 
+    def close(self) -> None:
+        """Close this thread's connection (other threads' close with their thread)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
     def migrate(self) -> list[str]:
         """Apply the migrations this database lacks (sqlite_migrations); their names."""
         with self.connect() as conn:
@@ -214,6 +221,19 @@ class SqliteStore:
             cursor = conn.execute("UPDATE requests SET sealed = NULL, secret_until = NULL "
                                   "WHERE secret_until IS NOT NULL AND secret_until <= ?", (now,))
             return cursor.rowcount
+
+    # --- background work on one process at a time ------------------------------------------------
+
+    def lease(self, name: str, holder: str, ttl: float) -> bool:
+        """True when `holder` holds the lease `name` for the next `ttl` seconds: it held it already (the
+        expiry moves on), or the last holder let it lapse (that process stopped renewing: it died)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                f"INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, {DB_NOW} + ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
+                f"WHERE leases.holder = excluded.holder OR leases.expires_at <= {DB_NOW} RETURNING holder",
+                (name, holder, ttl)).fetchall()
+        return bool(row)
 
     # --- audit trail ----------------------------------------------------------------------------
 

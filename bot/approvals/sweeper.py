@@ -1,22 +1,31 @@
-"""The background work of one process: every `interval` seconds, the service's sweep (expiry,
-reminders, settling crashes, repairing stale messages), in a daemon thread."""
+"""The background work: every `interval` seconds, the service's sweep (expiry, reminders, settling
+crashes, repairing stale messages), in a daemon thread, by one replica at a time: the one holding the
+store's lease. When that replica dies its lease goes (its session ends, or its row lapses), and another
+replica takes it on its next tick."""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
 
 from bot.approvals.service import ApprovalService
+from bot.approvals.store import StoreUnavailable
 
 log = logging.getLogger("ona.approvals")
 
+LEASE = "sweeper"
+
 
 class Sweeper:
-    """Runs `sweep` every `interval` seconds in a daemon thread until stopped."""
+    """Runs `sweep` every `interval` seconds in a daemon thread until stopped, while it holds the lease."""
 
     def __init__(self, service: ApprovalService, interval: float = 30.0) -> None:
         self.service = service
         self.interval = interval
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
 
     def start(self) -> Sweeper:
@@ -26,9 +35,20 @@ class Sweeper:
     def stop(self) -> None:
         self._stop.set()
 
+    def tick(self) -> bool:
+        """Sweep if this replica holds the lease (three intervals long, renewed at each tick); whether it swept."""
+        try:
+            if not self.service.flow.store.lease(LEASE, self.holder, ttl=3 * self.interval):
+                return False
+        except StoreUnavailable as exc:
+            log.warning("the sweeper could not take its lease: %s", exc)
+            return False
+        self.service.sweep()
+        return True
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                self.service.sweep()
+                self.tick()
             except Exception:  # keep sweeping: one bad request must not stop expiry for all
                 log.exception("sweep failed")
