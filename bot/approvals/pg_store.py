@@ -65,8 +65,8 @@ class PostgresStore:
         self._pool = ConnectionPool(url, min_size=min_size, max_size=max_size, kwargs=CONNECTION, open=False,
                                     name="ona-bot", timeout=timeout, check=self._check_idle)
         try:
+            self.migrate()  # on a connection of its own: a server out of reach fails the start at once
             self._pool.open(wait=True, timeout=timeout)
-            self.migrate()
         except psycopg.Error as exc:
             self._pool.close()
             raise StoreUnavailable(f"PostgreSQL at {self.location} cannot be used: {self._scrub(exc)}") from None
@@ -105,7 +105,7 @@ class PostgresStore:
 
     def migrate(self) -> list[str]:
         """Apply the migrations this database lacks (pg_migrations), once, whoever starts first."""
-        with self._pool.connection() as conn:
+        with psycopg.connect(self._url, **CONNECTION) as conn:
             return pg_migrations.apply(conn)
 
     def _select(self, where: str, params: list[Any] | tuple[Any, ...]) -> list[Request]:
