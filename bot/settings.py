@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     approvals_channel: str | None = Field(default=None, validation_alias="ONA_BOT_APPROVALS_CHANNEL")
     policy_file: Path | None = Field(default=None, validation_alias="ONA_BOT_POLICY_FILE")
     work_rate: float = Field(default=30.0, gt=0, validation_alias="ONA_BOT_WORK_RATE")
+    # Seconds between background sweeps (expiry, reminders, settling what a dead replica left).
+    sweep_seconds: float = Field(default=30.0, gt=0, le=3600, validation_alias="ONA_BOT_SWEEP_SECONDS")
     # The audit trail's HMAC key; unset, a key file beside the database (mode 0600) is made and used.
     audit_key: SecretStr | None = Field(default=None, validation_alias="ONA_BOT_AUDIT_KEY")
     # The key that seals secrets waiting in the database (an SSO client secret until approval, an
