@@ -19,14 +19,18 @@ import psycopg
 import pytest
 
 from bot.approvals import pg_migrations, sqlite_migrations
+from bot.approvals.model import RequestState
 from bot.approvals.pg_store import PostgresStore
 from bot.approvals.sqlite_store import SqliteStore
 from bot.approvals.store import StoreUnavailable
+from bot.localslack import FakeSlack
 from bot.settings import SettingsError, load_settings
 from tests.dbutil import PG_AUDIT_KEY, run_sql
+from tests.harness import APPROVAL_POLICY, APPROVALS_CHANNEL, BotHarness, buttons, make_harness, wait_until
 from tests.pgserver import PgServer
 
 PASSWORD = "s3cret-Pa55word-never-shown"
+ALL_STATES = tuple(RequestState)
 
 
 def pg_columns(url: str) -> dict[str, list[str]]:
@@ -187,3 +191,53 @@ def test_idle_connections_a_restart_closed_are_replaced_before_use(own_server: P
         assert [store.claim_delivery(f"after {i}") for i in range(5)] == [True] * 5
     finally:
         store.close()
+
+
+def test_people_are_told_to_try_again_while_the_server_restarts_and_nothing_runs_twice(
+        own_server: PgServer, emulator, slack: FakeSlack) -> None:
+    """PostgreSQL restarted mid-run, under the bot (no bot restart): clicks and commands while it is down
+    are answered "try again, nothing was done"; a change whose Ona call was on the wire during the restart
+    is recorded once it is back; the request runs once."""
+    emulator.state.banner.enabled = True
+    bot = make_harness(emulator, slack, policy=APPROVAL_POLICY, db_path=own_server.new_database())
+    try:
+        bot.command("banner off reason: maintenance").reply()
+        posted = slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
+        store = bot.services.approvals.flow.store
+        wait_until(lambda: all(r.ts for r in store.in_states("pending")), what="the message's place recorded")
+        value = buttons(posted)["approval:approve"]["value"]
+
+        own_server.stop_server()
+        down = bot.click("approval:approve", value, user="U0BOB", channel_id=APPROVALS_CHANNEL)
+        assert down.response.status_code == 200 and "try again" in down.reply_text()
+        typed = bot.command("banner on Later reason: x")
+        assert "try again" in typed.response.json()["text"]
+        assert emulator.calls("UpdateAnnouncementBanner") == []
+
+        own_server.start_server()
+        wait_until(lambda: store_states(bot) == ["pending"], timeout=30, what="the store back, by itself")
+        # Ona takes a second over the change, and the server restarts again while the call is on the wire.
+        emulator.inject_fault("UpdateAnnouncementBanner", code=None, delay=1.0, times=1)
+        clicked = bot.click("approval:approve", value, user="U0BOB", channel_id=APPROVALS_CHANNEL)
+        wait_until(lambda: store_states(bot) == ["executing"], what="the change under way")
+        own_server.restart()
+        told = clicked.reply_text(timeout=30)
+        assert "Something went wrong" not in told  # an outcome, or "try again": never an internal error
+        if store_states(bot) == ["executing"]:  # its ending could not be recorded: settled after a crash's grace
+            assert "try again" in told
+            run_sql(bot.settings.db_path, "UPDATE requests SET updated_at = updated_at - 900")
+            bot.services.approvals.sweep()
+        ran = len(emulator.calls("UpdateAnnouncementBanner"))
+        assert ran <= 1 and store_states(bot) == (["succeeded"] if ran else ["failed"])
+        assert emulator.state.banner.enabled is (not ran)
+        executions = [r["action"] for r in store.audit_rows() if r["action"] in ("execute", "reconcile")]
+        assert len(executions) == 1
+    finally:
+        bot.close()
+
+
+def store_states(bot: BotHarness) -> list[str]:
+    try:
+        return [r.state for r in bot.services.approvals.flow.store.in_states(*ALL_STATES)]
+    except StoreUnavailable:
+        return []
