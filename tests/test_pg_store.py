@@ -23,10 +23,20 @@ from bot.approvals.model import RequestState
 from bot.approvals.pg_store import PostgresStore
 from bot.approvals.sqlite_store import SqliteStore
 from bot.approvals.store import StoreUnavailable
+from bot.bootstrap import preflight
 from bot.localslack import FakeSlack
 from bot.settings import SettingsError, load_settings
+from bot.startup import StartupError
 from tests.dbutil import PG_AUDIT_KEY, run_sql
-from tests.harness import APPROVAL_POLICY, APPROVALS_CHANNEL, BotHarness, buttons, make_harness, wait_until
+from tests.harness import (
+    APPROVAL_POLICY,
+    APPROVALS_CHANNEL,
+    BotHarness,
+    buttons,
+    make_harness,
+    make_settings,
+    wait_until,
+)
 from tests.pgserver import PgServer
 
 PASSWORD = "s3cret-Pa55word-never-shown"
@@ -129,6 +139,16 @@ def test_the_password_is_never_shown(caplog: pytest.LogCaptureFixture, tmp_path:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "could not" not in result.stdout
     assert "***" in result.stderr and PASSWORD not in result.stderr + result.stdout
+
+
+def test_a_database_out_of_reach_stops_the_start_with_one_line(emulator, slack: FakeSlack) -> None:
+    settings = make_settings(emulator, slack, ONA_BOT_DB=_dead_url(), ONA_BOT_AUDIT_KEY=PG_AUDIT_KEY,
+                             ONA_BOT_SEAL_KEY=PG_AUDIT_KEY)
+    with pytest.raises(StartupError) as raised:
+        preflight(settings)
+    message = str(raised.value)
+    assert message.startswith("the database could not be opened: PostgreSQL at postgresql://bot:***@127.0.0.1")
+    assert raised.value.exit_code == 1 and PASSWORD not in message and "\n" not in message
 
 
 def test_postgres_needs_the_audit_and_seal_keys_as_settings(monkeypatch: pytest.MonkeyPatch) -> None:
