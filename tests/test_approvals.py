@@ -364,6 +364,8 @@ def test_app_home_shows_pending_approvals_and_own_requests(abot: BotHarness, emu
     assert "pending" in message_text(mine) and "approval:approve" not in json.dumps(mine)
 
 
+# On SQLite: processes sharing the file. (PostgreSQL's replicas: test_replicas.py, with `ona-bot serve`.)
+@pytest.mark.parametrize("db_location", ["sqlite"], indirect=True)
 def test_approve_clicks_from_four_processes_sharing_the_database_execute_once(
     abot: BotHarness, emulator, tmp_path
 ) -> None:

