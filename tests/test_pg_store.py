@@ -261,3 +261,27 @@ def store_states(bot: BotHarness) -> list[str]:
         return [r.state for r in bot.services.approvals.flow.store.in_states(*ALL_STATES)]
     except StoreUnavailable:
         return []
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://bot:pw@db:5432/ona", "postgresql://bot:***@db:5432/ona"),
+    ("postgres://bot:p%40ss@db/ona?sslmode=require", "postgres://bot:***@db/ona?sslmode=require"),
+    ("postgresql://bot@db/ona", "postgresql://bot@db/ona"),
+    ("postgresql://bot:pw@db:notaport/ona", "postgresql://bot:***@db:notaport/ona"),
+])
+def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
+    from bot.approvals.dburl import is_postgres_url, mask_url
+
+    assert is_postgres_url(url) and mask_url(url) == shown
+    assert not is_postgres_url("/var/lib/ona-bot/bot.db") and not is_postgres_url("postgresql.db")
+
+
+def test_open_store_takes_either_scheme(pg_server: PgServer) -> None:
+    from bot.approvals.backends import open_store
+
+    url = pg_server.new_database().replace("postgresql://", "postgres://")
+    store = open_store(url, audit_key=PG_AUDIT_KEY)
+    try:
+        assert isinstance(store, PostgresStore) and store.claim_delivery("k")
+    finally:
+        store.close()
