@@ -93,7 +93,7 @@ class PostgresStore:
             with self._pool.connection(timeout=timeout) as conn:
                 yield conn
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            full = isinstance(exc, psycopg.errors.DiskFull | psycopg.errors.OutOfMemory)
+            full = isinstance(exc, psycopg.errors.DiskFull)
             raise StoreUnavailable(f"PostgreSQL at {self.location}: {self._scrub(exc)}", full=full) from exc
 
     def close(self) -> None:
