@@ -134,11 +134,13 @@ def test_fifty_approve_clicks_spread_over_two_replicas_execute_once(cluster: Clu
         return replicas[i % 2].post(body, headers)
 
     with ThreadPoolExecutor(max_workers=50) as pool:
-        assert set(pool.map(click, range(50))) == {200}
+        statuses = list(pool.map(click, range(50)))
+    assert set(statuses) == {200}, statuses
     wait_until(lambda: states(cluster.db) == ["succeeded"], timeout=30, what="the change to run")
     # (Not every click gets a reply: past a person's burst each replica says "busy" a bounded number of times.)
     assert len(emulator.calls("UpdateAnnouncementBanner")) == 1 and emulator.state.banner.enabled is False
-    assert actions(cluster.db, "execute") == 1 and actions(cluster.db, "vote") == 1
+    trail = [(r["action"], r["outcome"]) for r in run_sql(cluster.db, "SELECT action, outcome FROM audit ORDER BY seq")]
+    assert actions(cluster.db, "execute") == 1 and actions(cluster.db, "vote") == 1, trail
     store = open_store(cluster.db, audit_key=PG_AUDIT_KEY)
     try:
         assert audit_trail.verify(store)[0]
