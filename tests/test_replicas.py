@@ -194,3 +194,62 @@ def test_serve_refuses_postgres_without_keys(emulator, slack: FakeSlack, pg_serv
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "ONA_BOT_AUDIT_KEY and ONA_BOT_SEAL_KEY must be set" in result.stderr
     assert "pw-must-not-show" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[PgServer]:
+    """A server of this module's own, to restart without disturbing the other tests."""
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
+def advisory_locks(db: str) -> int:
+    return run_sql(db, "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory'")[0]["n"]
+
+
+def test_postgres_restarted_under_two_replicas_they_say_try_again_then_carry_on(
+        emulator, slack: FakeSlack, own_server: PgServer, tmp_path: Path) -> None:
+    emulator.state.banner.enabled = True
+    cluster = Cluster(emulator, slack, own_server.new_database(), tmp_path)
+    try:
+        replicas = [cluster.start(), cluster.start()]
+        wait_until(lambda: advisory_locks(cluster.db) == 1, what="one replica holding the sweeper's lease")
+        posted = request_banner(replicas[0], slack, "banner off", 0)
+        wait_until(lambda: run_sql(cluster.db, "SELECT ts FROM requests WHERE ts IS NOT NULL"),
+                   what="the message's place recorded")
+        value = buttons(posted)["approval:approve"]["value"]
+
+        def click(replica: Replica, name: str) -> None:
+            body, headers = PAYLOADS.block_action(user_id="U0BOB", action_id="approval:approve", value=value,
+                                                  channel_id=APPROVALS_CHANNEL, response_url=slack.response_url(name))
+            assert replica.post(body, headers) == 200
+
+        own_server.stop_server()
+        click(replicas[1], "down")
+        told = slack.wait_for("response_url", lambda a: a["_url"].endswith("/down"))[-1]
+        assert "try again" in told["text"]
+        body, headers = PAYLOADS.slash_command("banner on Later reason: x", user_id="U0ALICE",
+                                               response_url=slack.response_url("typed"))
+        answer = httpx.post(f"{replicas[0].url}/slack/events", content=body, headers=headers, timeout=10)
+        assert "try again" in answer.json()["text"]
+        assert emulator.calls("UpdateAnnouncementBanner") == []
+
+        own_server.start_server()  # neither replica restarts
+        tries = 0
+
+        def approved() -> bool:
+            """Bob clicks again each time he was told to try again, on one replica then the other."""
+            nonlocal tries
+            if states(cluster.db) == ["pending"] and slack.calls_to("response_url")[-1]["_url"].endswith(
+                    f"/again{tries}" if tries else "/down"):
+                tries += 1
+                click(replicas[tries % 2], f"again{tries}")
+            return states(cluster.db) == ["succeeded"]
+
+        wait_until(approved, timeout=30, what="a click to go through once the server is back")
+        assert len(emulator.calls("UpdateAnnouncementBanner")) == 1 and actions(cluster.db, "execute") == 1
+        wait_until(lambda: advisory_locks(cluster.db) == 1, timeout=30, what="a replica to sweep again")
+    finally:
+        cluster.stop()
+    assert "Traceback" not in cluster.logs(), cluster.logs()[-5000:]

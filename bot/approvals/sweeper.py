@@ -50,5 +50,7 @@ class Sweeper:
         while not self._stop.wait(self.interval):
             try:
                 self.tick()
+            except StoreUnavailable as exc:  # the database is away (a restart): the next tick tries again
+                log.warning("sweep stopped short: %s", exc)
             except Exception:  # keep sweeping: one bad request must not stop expiry for all
                 log.exception("sweep failed")
