@@ -73,7 +73,7 @@ class SqliteStore:
     def migrate(self) -> list[str]:
         """Apply the migrations this database lacks (sqlite_migrations); their names."""
         with self.connect() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             # One process migrates; another starting at the same moment waits, then finds it done.
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -277,6 +277,21 @@ class SqliteStore:
         with self.connect() as conn:
             row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         return Head(row["seq"], row["hash"]) if row else None
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL. This pragma does not wait on the busy timeout: another process opening
+    the same new file at that moment makes it fail at once ("database is locked"), so it is tried again
+    for as long as the busy timeout would have waited."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _owner_only(path: str) -> None:
