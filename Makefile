@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint demo bench models clean
+.PHONY: test lint demo bench models clean postgres
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,9 +11,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed postgres
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+
+# The tests (and `make bench`) start a real PostgreSQL server: its binaries are installed when missing.
+postgres:
+	@tools/ensure-postgres
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -25,7 +29,7 @@ models: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/ona-bot demo
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed postgres
 	$(BIN)/python -m bench
 
 clean:

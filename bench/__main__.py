@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench import ack, approvals, investigate, startup
+from bench import ack, approvals, investigate, postgres, startup
 from bench.common import SERVER_SETTINGS, Row, Stack, log, median, print_table
 
 
@@ -64,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         sql = approvals.transitions(stack.dir, rows=plan.sql_rows, budget=plan.sql_budget)
         log("approvals end to end through ApprovalFlow")
         flow = approvals.end_to_end(stack, budget=plan.flow_budget, max_requests=5000)
+        log("PostgreSQL: store transitions against raw psycopg, approvals end to end")
+        pg = postgres.run(stack, rows=plan.sql_rows, budget=plan.sql_budget, flow_budget=plan.flow_budget,
+                          max_requests=5000)
         log(f"ack latency: {plan.duration:g} s per level, clients {plan.levels}")
         acks = ack.run(stack, duration=plan.duration, warmup=plan.warmup, levels=plan.levels, pools=plan.pools,
                        client_timeout=plan.client_timeout)
@@ -96,7 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         ["Store while another connection holds the db open", f"{sql.store_db_held_open:,.0f}"],
     ], headers=("measure", "transitions/s"))
     print()
-    rows = summary_rows(acks, sql, flow, ready)
+    print()
+    print("PostgreSQL state transitions (pending → approved → executing → succeeded), per second")
+    print_table([
+        ["PostgresStore.transition (pooled connection per call)", f"{pg.store:,.0f}"],
+        ["raw psycopg, the same UPDATE … RETURNING, one open connection", f"{pg.raw:,.0f}"],
+    ], headers=("measure", "transitions/s"))
+    print()
+    rows = summary_rows(acks, sql, flow, ready) + postgres_rows(pg)
     print(f"Summary ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, whole run "
           f"{time.monotonic() - started:.0f} s{', --quick' if args.quick else ''})")
     print_table([r.cells for r in rows], headers=("metric", "value", "target", "result"))
@@ -163,6 +173,15 @@ def summary_rows(acks: ack.AckReport, sql: approvals.TransitionReport, flow: app
     rows.append(Row("ready: `ona-bot serve` start → /healthz 200", f"median {median(ready):.2f} s, max "
                     f"{max(ready):.2f} s ({len(ready)} starts)", f"< {READY_MAX_S:.0f} s", max(ready) < READY_MAX_S))
     return rows
+
+
+def postgres_rows(pg: postgres.PostgresReport) -> list[Row]:
+    return [
+        Row("PostgresStore.transition vs raw psycopg", f"{pg.store:,.0f} vs {pg.raw:,.0f}/s = {pg.ratio:.1%}",
+            f"≥ {STORE_MIN:.0%}", pg.ratio >= STORE_MIN),
+        Row("approvals opened+approved+executed on PostgreSQL", f"{pg.approvals_per_second:.1f}/s "
+            f"(open {pg.ms_open:.1f} ms, approve+execute {pg.ms_approve:.1f} ms)"),
+    ]
 
 
 def _ms(seconds: float) -> str:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.common import APPROVER, REQUESTER, Stack
 from bot.approvals.sqlite_store import SqliteStore as Store
@@ -156,7 +157,7 @@ def end_to_end(stack: Stack, *, budget: float, max_requests: int) -> FlowReport:
     return FlowReport(rate, done, ms_open, ms_approve)
 
 
-def _flow_loop(stack: Stack, db: Path, store_class: type[Store], budget: float,
+def _flow_loop(stack: Stack, db: Path | str, store_class: Callable[[Path | str], Any], budget: float,
                max_requests: int) -> tuple[float, int, float, float]:
     from bot.approvals.flow import ApprovalFlow
     from bot.bootstrap import build_services

@@ -67,9 +67,13 @@ class Stack:
         self.emulator.stop()
         self.slack.stop()
 
-    def env(self, db: Path) -> dict[str, str]:
+    def env(self, db: Path | str) -> dict[str, str]:
         """A clean environment for a server subprocess (nothing inherited that could point elsewhere)."""
         keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
+        if str(db).startswith("postgresql://"):  # no file beside the database to keep the keys in
+            from tests.dbutil import keys_for
+
+            keep.update(keys_for(str(db)))
         return {
             **keep,
             "PYTHONPATH": str(ROOT),
@@ -85,7 +89,7 @@ class Stack:
             "ONA_BOT_POLICY_FILE": str(self.policy_file),
         }
 
-    def settings(self, db: Path) -> Any:
+    def settings(self, db: Path | str) -> Any:
         from bot.settings import Settings
 
         env = self.env(db)

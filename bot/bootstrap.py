@@ -13,13 +13,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.app import build_app
-from bot.approvals.backends import open_store
+from bot.approvals.backends import open_sealer, open_store
 from bot.approvals.flow import ApprovalFlow
 from bot.approvals.policy import DEFAULT_POLICY, Policy, PolicyError, load_policy
 from bot.approvals.policy_check import PolicyText, static_problems
-from bot.approvals.sealing import Sealer
 from bot.approvals.service import ApprovalService
-from bot.approvals.store import RequestStore
+from bot.approvals.store import RequestStore, StoreUnavailable
 from bot.identity import Directory, Installation
 from bot.metrics import CountingStore, Metrics
 from bot.mutations import operations_of
@@ -29,7 +28,7 @@ from bot.readiness import Readiness
 from bot.registry import Group, Operation
 from bot.services import Services
 from bot.settings import Settings
-from bot.startup import check_ona_admin, check_policy_groups, check_slack_token
+from bot.startup import StartupError, check_ona_admin, check_policy_groups, check_slack_token
 from bot.work import WorkPool
 from commands import GROUPS, home
 
@@ -102,7 +101,17 @@ def preflight(settings: Settings) -> Installation:
     check_policy_groups(settings_policy_text(settings), slack)
     with ona_client(settings) as ona:
         check_ona_admin(ona)
+    check_database(settings)
     return installation
+
+
+def check_database(settings: Settings) -> None:
+    """The database answers, and its migrations are applied now, once, before any worker starts."""
+    audit_key = settings.audit_key.get_secret_value() if settings.audit_key else None
+    try:
+        open_store(settings.db_path, audit_key=audit_key).close()
+    except StoreUnavailable as exc:  # its message names the database without its password
+        raise StartupError(f"the database could not be opened: {exc}", 1) from None
 
 
 def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: WebClient | None = None,
@@ -115,9 +124,8 @@ def build_services(settings: Settings, *, ona: OnaClient | None = None, slack: W
     ona = ona or ona_client(settings, observe=metrics.ona_call)
     slack = slack or settings_slack_client(settings)
     audit_key = settings.audit_key.get_secret_value() if settings.audit_key else None
-    sealer = Sealer.for_database(settings.db_path, key=settings.seal_key.get_secret_value() if settings.seal_key
-                                 else None, old_keys=settings.old_seal_keys(),
-                                 legacy=settings.slack_signing_secret.get_secret_value())
+    sealer = open_sealer(settings.db_path, key=settings.seal_key.get_secret_value() if settings.seal_key else None,
+                         old_keys=settings.old_seal_keys(), legacy=settings.slack_signing_secret.get_secret_value())
     store = CountingStore(open_store(settings.db_path, audit_key=audit_key), metrics)
     metrics.watch_approvals(store)
     probe = readiness_probe(settings, metrics)

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="verify or export the audit trail (ONA_BOT_DB)")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     db = argparse.ArgumentParser(add_help=False)
-    db.add_argument("--db", help="SQLite file (default: ONA_BOT_DB or ona-bot.db)")
+    db.add_argument("--db", help="SQLite file or postgresql:// URL (default: ONA_BOT_DB or ona-bot.db)")
     verify = audit_sub.add_parser("verify", parents=[db], help="recompute the hash chain; name the first altered or "
                                   "removed row (keyed rows need ONA_BOT_AUDIT_KEY or the key file beside the database)")
     verify.add_argument("--head", metavar="COUNT:HASH",
@@ -91,10 +91,12 @@ def _audit(args: argparse.Namespace) -> int:
     from bot.approvals import audit_trail
     from bot.approvals.audit_chain import OK, TAMPERED, Head
     from bot.approvals.backends import open_store
+    from bot.approvals.dburl import is_postgres_url
+    from bot.approvals.store import StoreUnavailable
 
-    path = Path(args.db or os.environ.get("ONA_BOT_DB", "ona-bot.db"))
-    if not path.exists():
-        print(f"ona-bot: no database at {path} (set ONA_BOT_DB or --db)", file=sys.stderr)
+    location = args.db or os.environ.get("ONA_BOT_DB", "ona-bot.db")
+    if not is_postgres_url(location) and not Path(location).exists():
+        print(f"ona-bot: no database at {location} (set ONA_BOT_DB or --db)", file=sys.stderr)
         return 2
     head = None
     if getattr(args, "head", None):
@@ -103,7 +105,11 @@ def _audit(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"ona-bot: --head: {exc}", file=sys.stderr)
             return 2
-    store = open_store(path, audit_key=os.environ.get("ONA_BOT_AUDIT_KEY") or None)
+    try:
+        store = open_store(location, audit_key=os.environ.get("ONA_BOT_AUDIT_KEY") or None)
+    except StoreUnavailable as exc:  # its message names the database without its password
+        print(f"ona-bot: {exc}", file=sys.stderr)
+        return 1
     if args.audit_command == "head":
         print(store.audit_head() or "0:" + "0" * 64)
         return 0

@@ -60,6 +60,14 @@ def internal_error(reference: str) -> dict[str, Any]:
     return bk.message([bk.section(text)], text=text)
 
 
+def store_unavailable(*, full: bool = False) -> dict[str, Any]:
+    """The database stopped answering mid-way: a change already under way is settled by the bot and
+    shown in the approvals channel; nothing runs twice, so trying again is safe."""
+    text = (":warning: The bot cannot write to its database (its disk is full). Tell whoever runs the bot."
+            if full else ":hourglass: The bot lost its database for a moment: please try again in a minute.")
+    return bk.message([bk.section(text)], text=text)
+
+
 def outcome(op: Operation, result: Outcome) -> dict[str, Any]:
     blocks: list[Any] = [bk.section(f":white_check_mark: {result.text}")]
     if result.details:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from bot import blocks as bk
 from bot import replies, usertext
+from bot.approvals.store import StoreUnavailable
 from bot.context import Context
 from bot.logs import bind
 from bot.ona.errors import ClearListError, OnaError
@@ -178,6 +179,10 @@ def guarded(ctx: Context, work: Callable[[], None], *, usage: list[str], mutatin
     except OnaError as exc:
         log.warning("ona error for %s: %s", ctx.user_id, exc.code)
         _tell(ctx, replies.ona_error(exc, mutating=mutating, check=check))
+        return "error"
+    except StoreUnavailable as exc:  # the database went away mid-way (a restart, a failover)
+        log.warning("database unavailable for %s: %s", ctx.user_id, exc)
+        _tell(ctx, replies.store_unavailable(full=exc.full))
         return "error"
     except Exception:
         reference = uuid.uuid4().hex[:8]

@@ -73,7 +73,8 @@ def serve_http(settings: Settings, *, host: str, port: int, workers: int = 1, th
             sys.setswitchinterval(0.001)
             # Runs in each worker (no preload): its own clients, database connections and sweeper thread.
             services, app = build(settings)
-            start_housekeeping(services, checkpoint_interval=settings.audit_checkpoint_seconds)
+            start_housekeeping(services, checkpoint_interval=settings.audit_checkpoint_seconds,
+                               sweep_interval=settings.sweep_seconds)
             return services_wsgi_app(services, app)
 
     log.info("serving Slack requests on http://%s:%d%s", host, port, EVENTS_PATH)
@@ -91,14 +92,16 @@ def run_socket_mode(settings: Settings, *, metrics_host: str = "0.0.0.0", metric
     services, app = build(settings)
     if metrics_port is not None:
         serve_ops(ops_app(services.metrics, services.readiness), metrics_host, metrics_port)
-    start_housekeeping(services, checkpoint_interval=settings.audit_checkpoint_seconds)
+    start_housekeeping(services, checkpoint_interval=settings.audit_checkpoint_seconds,
+                       sweep_interval=settings.sweep_seconds)
     assert settings.slack_app_token is not None
     with contextlib.suppress(KeyboardInterrupt):
         SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
     return 0
 
 
-def start_housekeeping(services: Services, *, checkpoint_interval: float = 3600) -> None:
+def start_housekeeping(services: Services, *, checkpoint_interval: float = 3600,
+                       sweep_interval: float = 30.0) -> None:
     """Settle requests a crash left mid-execution, then expire and remind in the background; keep
     the audit trail's head in the log and the approvals channel (now, then at intervals)."""
     from bot.approvals.checkpoint import Checkpoints
@@ -108,7 +111,7 @@ def start_housekeeping(services: Services, *, checkpoint_interval: float = 3600)
         services.approvals.reconcile()
     except Exception:  # Ona or Slack unreachable at start: the next start or sweep retries
         log.exception("reconciling interrupted requests failed")
-    Sweeper(services.approvals, on_run=services.metrics.background_ran).start()
+    Sweeper(services.approvals, interval=sweep_interval, on_run=services.metrics.background_ran).start()
     Checkpoints(services.approvals.audit_store, services.slack, services.approvals.channel,
                 interval=checkpoint_interval).start()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ONA_BASE_URL = "https://app.ona.com/api"
@@ -25,10 +25,13 @@ class Settings(BaseSettings):
     ona_api_key: SecretStr = Field(validation_alias=AliasChoices("ONA_API_KEY", "GITPOD_API_KEY"))
     ona_base_url: str = Field(default=DEFAULT_ONA_BASE_URL, validation_alias="ONA_BASE_URL")
     ona_organization_id: str = Field(validation_alias="ONA_ORGANIZATION_ID")
-    db_path: Path = Field(default=Path("ona-bot.db"), validation_alias="ONA_BOT_DB")
+    # A SQLite file, or a postgresql:// URL for several replicas on one database.
+    db_path: str = Field(default="ona-bot.db", validation_alias="ONA_BOT_DB")
     approvals_channel: str | None = Field(default=None, validation_alias="ONA_BOT_APPROVALS_CHANNEL")
     policy_file: Path | None = Field(default=None, validation_alias="ONA_BOT_POLICY_FILE")
     work_rate: float = Field(default=30.0, gt=0, validation_alias="ONA_BOT_WORK_RATE")
+    # Seconds between background sweeps (expiry, reminders, settling what a dead replica left).
+    sweep_seconds: float = Field(default=30.0, gt=0, le=3600, validation_alias="ONA_BOT_SWEEP_SECONDS")
     # The audit trail's HMAC key; unset, a key file beside the database (mode 0600) is made and used.
     audit_key: SecretStr | None = Field(default=None, validation_alias="ONA_BOT_AUDIT_KEY")
     # The key that seals secrets waiting in the database (an SSO client secret until approval, an
@@ -94,6 +97,14 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 1m, or 0 for the log only")
         return seconds
 
+    @model_validator(mode="after")
+    def _keys_on_postgres(self) -> Settings:
+        from bot.approvals.dburl import KEYS_ON_POSTGRES, is_postgres_url
+
+        if is_postgres_url(self.db_path) and not (self.audit_key and self.seal_key):
+            raise ValueError(KEYS_ON_POSTGRES)
+        return self
+
     @field_validator("ona_base_url", "slack_api_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
@@ -140,7 +151,10 @@ def _describe(errors: list) -> str:
     missing: list[str] = []
     malformed: list[str] = []
     for error in errors:
-        loc = str(error["loc"][0]) if error["loc"] else "configuration"
+        if not error["loc"]:  # a rule across variables: its message names them
+            malformed.append(error["msg"].removeprefix("Value error, "))
+            continue
+        loc = str(error["loc"][0])
         name = _NAMES.get(loc, loc)
         if error["type"] == "missing":
             missing.append(name)

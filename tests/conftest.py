@@ -11,6 +11,7 @@ from bot.ona.client import OnaClient
 from bot.ona.emulator import Emulator
 from tests.blockkit import check_call
 from tests.harness import BotHarness, make_harness
+from tests.pgserver import PgServer
 from tests.secretscan import ARCHIVE, install_log_capture
 
 
@@ -76,3 +77,23 @@ def bot(emulator: Emulator, slack: FakeSlack) -> Iterator[BotHarness]:
     yield harness
     harness.close()
 
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One real PostgreSQL server for the session (initdb + postgres on a free loopback port). Missing
+    binaries fail the tests that need it (PostgresMissing), never skip them."""
+    server = PgServer().start()
+    try:
+        server.migrate_template()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_location(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Where a test's database is, on each backend: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path_factory.mktemp("db") / "bot.db")
+    return request.getfixturevalue("pg_server").new_database()

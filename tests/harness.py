@@ -29,6 +29,7 @@ from bot.server import EVENTS_PATH, services_wsgi_app
 from bot.services import Services
 from bot.settings import Settings
 from bot.work import WorkPool
+from tests.dbutil import keys_for
 from tests.secretscan import ARCHIVE
 
 SIGNING_SECRET = "test-signing-secret"
@@ -105,6 +106,7 @@ class BotHarness:
         self.http.close()
         self._server.shutdown()
         self._server.server_close()
+        self.services.approvals.flow.store.close()  # a PostgreSQL pool's connections
 
     def post(self, body: str, headers: dict[str, str]) -> httpx.Response:
         return self.http.post(EVENTS_PATH, content=body, headers=headers)
@@ -205,9 +207,10 @@ DIRECT_POLICY = '[defaults]\napproval = "none"\n'
 
 def make_harness(emulator: Any, slack: FakeSlack, *, api_key: str | None = None,
                  policy: str | None = DIRECT_POLICY, db_path: str | None = None, **overrides: Any) -> BotHarness:
+    """`db_path`: a SQLite file or a PostgreSQL URL (tests' db_location); a new SQLite file by default."""
     db = db_path or str(Path(tempfile.mkdtemp(prefix="ona-bot-test-")) / "bot.db")
     ARCHIVE.db_paths.add(db)  # searched for secrets at the end of the session
-    settings = make_settings(emulator, slack, ONA_BOT_DB=db, **overrides)
+    settings = make_settings(emulator, slack, ONA_BOT_DB=db, **{**keys_for(db), **overrides})
     metrics = new_metrics()
     ona = OnaClient(api_key or emulator.admin_key, base_url=emulator.base_url,
                     organization_id=emulator.organization_id, backoff_base=0.01, backoff_max=0.05,

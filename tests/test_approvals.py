@@ -1,5 +1,6 @@
 """Approvals end to end: request in Slack, decide with buttons, execute exactly once, audit everything.
 
+Every test runs on both backends (db_location: a SQLite file, a database on a real PostgreSQL server).
 Changes use `/ona banner off|on …` with a test policy that makes banner.update need approval: the
 simplest command that changes Ona. The built-in policy is covered in test_approval_policy.py.
 """
@@ -7,7 +8,6 @@ simplest command that changes Ona. The built-in policy is covered in test_approv
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +19,7 @@ from bot.approvals import audit_trail
 from bot.approvals.model import EXECUTING
 from bot.localslack import FakeSlack, text_input
 from bot.ona.models import OrganizationRole
+from tests.dbutil import keys_for, run_sql
 from tests.harness import (
     APPROVAL_POLICY,
     APPROVALS_CHANNEL,
@@ -35,15 +36,14 @@ TWO_APPROVALS = APPROVAL_POLICY.replace("approvals = 1", "approvals = 2")
 
 def backdate(bot: BotHarness, seconds: float) -> None:
     """Time passes for reconciliation: every request's last change is `seconds` older in the database."""
-    with bot.services.approvals.flow.store.connect() as conn:
-        conn.execute("UPDATE requests SET updated_at = updated_at - ?", (seconds,))
+    run_sql(bot.settings.db_path, "UPDATE requests SET updated_at = updated_at - ?", (seconds,))
 CHANNEL = APPROVALS_CHANNEL
 
 
 @pytest.fixture
-def abot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
+def abot(emulator, slack: FakeSlack, db_location: str) -> Iterator[BotHarness]:
     emulator.state.banner.enabled = True  # the sample change is `banner off`: it must change something
-    harness = make_harness(emulator, slack, policy=APPROVAL_POLICY)
+    harness = make_harness(emulator, slack, policy=APPROVAL_POLICY, db_path=db_location)
     yield harness
     harness.close()
 
@@ -251,11 +251,11 @@ def test_conflict_when_ona_changed_after_the_request(abot: BotHarness, emulator)
     assert "ask again" in message_text(dm).lower()
 
 
-def test_two_of_n_updates_the_message_at_each_vote(emulator, slack: FakeSlack) -> None:
+def test_two_of_n_updates_the_message_at_each_vote(emulator, slack: FakeSlack, db_location: str) -> None:
     emulator.state.banner.enabled = True
     emulator.add_member("dan@example.com", "Dan Admin", role=OrganizationRole.ADMIN.value)
     slack.users["U0DAN"] = {"name": "dan", "real_name": "Dan Admin", "email": "dan@example.com"}
-    bot = make_harness(emulator, slack, policy=TWO_APPROVALS)
+    bot = make_harness(emulator, slack, policy=TWO_APPROVALS, db_path=db_location)
     try:
         posted = request_banner_off(bot)
         assert "0 of 2 approvals" in message_text(posted)
@@ -327,12 +327,10 @@ def test_audit_verify_names_the_altered_and_the_removed_row(abot: BotHarness, em
     approve(abot, posted, "U0BOB").reply()
     ok, message = audit_trail.verify(store(abot))
     assert ok, message
-    with sqlite3.connect(abot.settings.db_path) as conn:
-        conn.execute("UPDATE audit SET outcome = 'approve (edited)' WHERE seq = 2")
+    run_sql(abot.settings.db_path, "UPDATE audit SET outcome = 'approve (edited)' WHERE seq = 2")
     ok, message = audit_trail.verify(store(abot))
     assert not ok and message == "row 2 was altered"
-    with sqlite3.connect(abot.settings.db_path) as conn:
-        conn.execute("DELETE FROM audit WHERE seq = 2")
+    run_sql(abot.settings.db_path, "DELETE FROM audit WHERE seq = 2")
     ok, message = audit_trail.verify(store(abot))
     assert not ok and "row 2 was removed" in message
 
@@ -371,6 +369,8 @@ def test_app_home_shows_pending_approvals_and_own_requests(abot: BotHarness, emu
     assert "pending" in message_text(mine) and "approval:approve" not in json.dumps(mine)
 
 
+# On SQLite: processes sharing the file. (PostgreSQL's replicas: test_replicas.py, with `ona-bot serve`.)
+@pytest.mark.parametrize("db_location", ["sqlite"], indirect=True)
 def test_approve_clicks_from_four_processes_sharing_the_database_execute_once(
     abot: BotHarness, emulator, tmp_path
 ) -> None:
@@ -386,7 +386,7 @@ def test_approve_clicks_from_four_processes_sharing_the_database_execute_once(
             "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "test-signing-secret",
             "ONA_API_KEY": emulator.admin_key, "ONA_BASE_URL": emulator.base_url,
             "ONA_ORGANIZATION_ID": emulator.organization_id, "ONA_BOT_DB": str(abot.settings.db_path),
-            "ONA_BOT_APPROVALS_CHANNEL": CHANNEL,
+            "ONA_BOT_APPROVALS_CHANNEL": CHANNEL, **keys_for(abot.settings.db_path),
         },
         "slack_api": abot.slack.api_url, "slack_url": abot.slack.url, "policy": APPROVAL_POLICY,
         "secret": "test-signing-secret", "value": buttons(posted)["approval:approve"]["value"],
@@ -417,11 +417,12 @@ def test_crash_between_approved_and_executing_runs_once_at_restart(abot: BotHarn
     assert len(emulator.calls("UpdateAnnouncementBanner")) == 1
 
 
-def test_user_group_approvers_are_mentioned_and_only_members_may_approve(emulator, slack: FakeSlack) -> None:
+def test_user_group_approvers_are_mentioned_and_only_members_may_approve(emulator, slack: FakeSlack,
+                                                                        db_location: str) -> None:
     emulator.state.banner.enabled = True
     slack.usergroups["S0ONCALL"] = ["U0BOB"]
     policy = APPROVAL_POLICY.replace('approvers = ["ona:admins"]', 'approvers = ["S0ONCALL"]')
-    bot = make_harness(emulator, slack, policy=policy)
+    bot = make_harness(emulator, slack, policy=policy, db_path=db_location)
     try:
         posted = request_banner_off(bot)
         assert "<!subteam^S0ONCALL>" in message_text(posted)

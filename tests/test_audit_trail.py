@@ -1,6 +1,7 @@
 """The audit trail holds up against someone who can write the database: rows are keyed with a secret
 the database does not hold, the chain head is kept outside it (the approvals channel, the log) so
-that rows removed from the end are noticed, and the files are readable by their owner only."""
+that rows removed from the end are noticed, and the files are readable by their owner only. What does not
+depend on files runs on both backends (db_location: SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.approvals.backends import open_store
 from bot.approvals.checkpoint import Checkpoints
+from bot.approvals.dburl import is_postgres_url
 from bot.approvals.sqlite_store import SqliteStore as Store
 from bot.bootstrap import slack_client
 from bot.localslack import FakeSlack
+from tests.dbutil import keys_for, run_sql
 from tests.harness import BOT_TOKEN, BotHarness, make_harness, message_text, wait_until
 from tests.secretscan import ARCHIVE
 
@@ -31,7 +35,7 @@ CHANNEL = "C0APPROVALS"
 HEAD = re.compile(r"--head (\d+:[0-9a-f]{64})")
 
 
-def cli(db: Path, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(db: Path | str, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ONA_", "SLACK_"))}
     if key:
         env["ONA_BOT_AUDIT_KEY"] = key
@@ -45,34 +49,44 @@ def three_direct_changes(bot: BotHarness) -> None:
     wait_until(lambda: len(bot.services.approvals.flow.store.audit_rows()) >= 3, what="three audit rows")
 
 
-def rewrite_with_plain_hashes(db: Path, start: int, edit: dict[str, str], *, version: int | None) -> None:
+def rewrite_with_plain_hashes(db: Path | str, start: int, edit: dict[str, str], *, version: int | None) -> None:
     """What an attacker without the key can do: change a row, then recompute SHA-256 down the chain."""
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        rows = [dict(r) for r in conn.execute("SELECT * FROM audit ORDER BY seq")]
-        prev = rows[start - 2]["hash"] if start > 1 else "0" * 64
-        for row in rows[start - 1:]:
-            if row["seq"] == start:
-                row.update(edit)
-            content = {k: row[k] for k in ("at", "team_id", "user_id", "email", "action", "operation",
-                                           "request_id", "params", "outcome")}
-            content["prev_hash"] = prev
-            digest = hashlib.sha256((prev + json.dumps(content, sort_keys=True, separators=(",", ":"),
-                                                       ensure_ascii=False)).encode()).hexdigest()
-            sets = {**edit} if row["seq"] == start else {}
-            sets.update(prev_hash=prev, hash=digest)
-            if "v" in row:
-                sets["v"] = version
-            conn.execute(f"UPDATE audit SET {', '.join(f'{k} = ?' for k in sets)} WHERE seq = ?",
-                         [*sets.values(), row["seq"]])
-            prev = digest
+    rows = run_sql(str(db), "SELECT * FROM audit ORDER BY seq")
+    prev = rows[start - 2]["hash"] if start > 1 else "0" * 64
+    for row in rows[start - 1:]:
+        if row["seq"] == start:
+            row.update(edit)
+        content = {k: row[k] for k in ("at", "team_id", "user_id", "email", "action", "operation",
+                                       "request_id", "params", "outcome")}
+        content["prev_hash"] = prev
+        digest = hashlib.sha256((prev + json.dumps(content, sort_keys=True, separators=(",", ":"),
+                                                   ensure_ascii=False)).encode()).hexdigest()
+        sets = {**edit} if row["seq"] == start else {}
+        sets.update(prev_hash=prev, hash=digest)
+        if "v" in row:
+            sets["v"] = version
+        run_sql(str(db), f"UPDATE audit SET {', '.join(f'{k} = ?' for k in sets)} WHERE seq = ?",
+                [*sets.values(), row["seq"]])
+        prev = digest
+
+
+def keyed_harness(emulator, slack: FakeSlack, db: str | None = None) -> BotHarness:
+    ARCHIVE.secrets.add(AUDIT_KEY)  # the final scan looks for it in every database, log and message
+    emulator.state.banner.enabled = True  # `banner off` is the sample change: it must change something
+    return make_harness(emulator, slack, db_path=db, ONA_BOT_AUDIT_KEY=AUDIT_KEY)
 
 
 @pytest.fixture
-def keyed_bot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
-    ARCHIVE.secrets.add(AUDIT_KEY)  # the final scan looks for it in every database, log and message
-    emulator.state.banner.enabled = True  # `banner off` is the sample change: it must change something
-    harness = make_harness(emulator, slack, ONA_BOT_AUDIT_KEY=AUDIT_KEY)
+def keyed_bot(emulator, slack: FakeSlack, db_location: str) -> Iterator[BotHarness]:
+    harness = keyed_harness(emulator, slack, db_location)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def keyed_file_bot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
+    """On SQLite: the database is a file, and keys may be files beside it."""
+    harness = keyed_harness(emulator, slack)
     yield harness
     harness.close()
 
@@ -94,8 +108,9 @@ def test_an_edit_with_recomputed_plain_hashes_is_caught(keyed_bot: BotHarness, e
     assert result.returncode == 1 and result.stdout.startswith("TAMPERED: row 2 was altered (a plain hash after")
 
 
-def test_the_key_is_a_setting_or_a_file_of_its_own_and_never_in_the_database(keyed_bot: BotHarness,
+def test_the_key_is_a_setting_or_a_file_of_its_own_and_never_in_the_database(keyed_file_bot: BotHarness,
                                                                                 emulator, tmp_path) -> None:
+    keyed_bot = keyed_file_bot
     three_direct_changes(keyed_bot)
     db = Path(keyed_bot.settings.db_path)
     assert not Path(f"{db}.audit-key").exists()  # the setting is the key: no file is made
@@ -150,8 +165,7 @@ def test_rows_removed_from_the_end_are_caught_against_the_posted_head(keyed_bot:
     head = HEAD.search(message_text(posted)).group(1)
     assert head == str(store.audit_head()) and head.startswith("3:")
     db = keyed_bot.settings.db_path
-    with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM audit WHERE seq = 3")
+    run_sql(db, "DELETE FROM audit WHERE seq = 3")
     assert cli(db, "verify", key=AUDIT_KEY).returncode == 0  # what is left is a valid chain…
     result = cli(db, "verify", "--head", head, key=AUDIT_KEY)  # …but not the one the channel saw
     assert result.returncode == 1
@@ -211,17 +225,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_running_bot_posts_and_logs_the_head_at_start(emulator, slack: FakeSlack, tmp_path: Path) -> None:
-    db = tmp_path / "serve.db"
-    earlier = Store(db, audit_key=AUDIT_KEY)
+def test_the_running_bot_posts_and_logs_the_head_at_start(emulator, slack: FakeSlack, tmp_path: Path,
+                                                          db_location: str) -> None:
+    db = db_location
+    earlier = open_store(db, audit_key=AUDIT_KEY)
     earlier.audit(action="direct", user_id="U0ALICE", operation="banner.update", outcome="succeeded")
     head = str(earlier.audit_head())
+    earlier.close()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ONA_", "GITPOD_"))}
     env.update({
         "SLACK_BOT_TOKEN": "xoxb-serve", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": slack.url + "/api",
         "ONA_API_KEY": emulator.admin_key, "ONA_BASE_URL": emulator.base_url,
-        "ONA_ORGANIZATION_ID": emulator.organization_id, "ONA_BOT_DB": str(db), "ONA_BOT_AUDIT_KEY": AUDIT_KEY,
-        "ONA_BOT_APPROVALS_CHANNEL": CHANNEL,
+        "ONA_ORGANIZATION_ID": emulator.organization_id, "ONA_BOT_DB": str(db),
+        "ONA_BOT_APPROVALS_CHANNEL": CHANNEL, **keys_for(db), "ONA_BOT_AUDIT_KEY": AUDIT_KEY,
     })
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -234,7 +250,8 @@ def test_the_running_bot_posts_and_logs_the_head_at_start(emulator, slack: FakeS
         _, stderr = proc.communicate(timeout=30)
     assert f"audit trail head {head}" in stderr
     assert AUDIT_KEY not in stderr
-    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    if not is_postgres_url(db):
+        assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
 
 
 # --- the files ----------------------------------------------------------------------------------

@@ -1,21 +1,26 @@
 """ApprovalFlow alone: no Slack, no HTTP. A fake clock, a fake Ona (a dict behind the two functions an
-Operation calls), a fake Directory (who is an admin), and the real SQLite store in a temporary file.
+Operation calls), a fake Directory (who is an admin), and the real store: a SQLite file, or a database on
+the tests' PostgreSQL server.
 The end-to-end tests (test_approvals.py and others) drive the same flow through Slack and the emulator."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from bot.approvals.backends import open_store
 from bot.approvals.flow import ApprovalFlow
 from bot.approvals.model import Request, RequestState
+from bot.approvals.pg_store import PostgresStore
 from bot.approvals.policy import ONA_ADMINS, Policy, Rule
 from bot.approvals.sealing import Sealer
 from bot.approvals.sqlite_store import SqliteStore
+from bot.approvals.store import RequestStore
 from bot.identity import Person
 from bot.registry import Operation, Outcome, Refused
+from tests.dbutil import PG_AUDIT_KEY
 
 TEAM = "T0ACME"
 ALICE = Person(TEAM, "U0ALICE", "alice@example.com", "Alice")
@@ -73,24 +78,34 @@ class FakeDirectory:
         return len(self.admins - {requester.user_id})
 
 
-class CountingStore(SqliteStore):
-    """The SQLite store, counting reads of one request, and able to let "another process" move a
-    request between the flow's read and its compare-and-set."""
+class Counting:
+    """A store that counts reads of one request, and can let "another process" move a request between
+    the flow's read and its compare-and-set."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.gets = 0
-        self.cut_in: Any = None  # called once, just before the next transition
+    location: str
+    gets = 0
+    cut_in: Any = None  # called once, just before the next transition
 
     def get(self, request_id: str) -> Request | None:
         self.gets += 1
-        return super().get(request_id)
+        return super().get(request_id)  # type: ignore[misc]
 
     def transition(self, request_id: str, from_states: Any, to_state: Any, **fields: Any) -> Request | None:
         cut_in, self.cut_in = self.cut_in, None
         if cut_in:
             cut_in()
-        return super().transition(request_id, from_states, to_state, **fields)
+        return super().transition(request_id, from_states, to_state, **fields)  # type: ignore[misc]
+
+
+class CountingSqlite(Counting, SqliteStore):
+    pass
+
+
+class CountingPostgres(Counting, PostgresStore):
+    pass
+
+
+CountingStore = CountingSqlite | CountingPostgres
 
 
 @pytest.fixture
@@ -104,11 +119,23 @@ def ona() -> FakeOna:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> CountingStore:
-    return CountingStore(tmp_path / "flow.db")
+def store(db_location: str) -> Iterator[CountingStore]:
+    store: CountingStore = (CountingPostgres(db_location, audit_key=PG_AUDIT_KEY) if db_location.startswith("postgresql:")
+                            else CountingSqlite(db_location))
+    store.location = db_location
+    yield store
+    store.close()
 
 
-def make_flow(store: SqliteStore, ona: FakeOna, clock: Clock, approvals: int = 1) -> ApprovalFlow:
+@pytest.fixture
+def other_store(store: CountingStore) -> Iterator[RequestStore]:
+    """The same database, opened by another process."""
+    other = open_store(store.location, audit_key=PG_AUDIT_KEY)
+    yield other
+    other.close()
+
+
+def make_flow(store: RequestStore, ona: FakeOna, clock: Clock, approvals: int = 1) -> ApprovalFlow:
     policy = Policy(defaults=Rule("*", approvals=approvals, ttl_seconds=TTL), operations={}, origin="test")
     return ApprovalFlow(store, policy, FakeDirectory({"U0ALICE", "U0BOB", "U0CAROL"}),  # type: ignore[arg-type]
                         {BANNER.name: BANNER}, ona, Sealer("k" * 64), clock=clock)  # type: ignore[arg-type]
@@ -123,7 +150,7 @@ def open_request(flow: ApprovalFlow) -> Request:
     return flow.open(ALICE, "banner.update", {"enabled": False}, reason="quiet  week", origin={"channel": "C0OPS"})
 
 
-def actions(store: SqliteStore) -> list[tuple[str, str, str]]:
+def actions(store: RequestStore) -> list[tuple[str, str, str]]:
     return [(r["action"], r["user_id"], r["outcome"]) for r in store.audit_rows()]
 
 
@@ -153,7 +180,7 @@ def test_two_votes_execute_the_change_once(store: CountingStore, ona: FakeOna, c
                               ("vote", "U0CAROL", "approve"), ("execute", "U0CAROL", "succeeded")]
 
 
-def test_the_requester_and_strangers_cannot_approve(flow: ApprovalFlow, store: SqliteStore, ona: FakeOna) -> None:
+def test_the_requester_and_strangers_cannot_approve(flow: ApprovalFlow, store: RequestStore, ona: FakeOna) -> None:
     request = open_request(flow)
     for person in (ALICE, MALLORY):
         with pytest.raises(Refused):
@@ -163,7 +190,7 @@ def test_the_requester_and_strangers_cannot_approve(flow: ApprovalFlow, store: S
     assert store.get(request.id).state == "pending" and ona.applied == [] and store.votes(request.id) == []
 
 
-def test_deny_ends_the_request_and_nothing_runs(flow: ApprovalFlow, store: SqliteStore, ona: FakeOna,
+def test_deny_ends_the_request_and_nothing_runs(flow: ApprovalFlow, store: RequestStore, ona: FakeOna,
                                                clock: Clock) -> None:
     request = open_request(flow)
     clock.advance(60)
@@ -174,7 +201,7 @@ def test_deny_ends_the_request_and_nothing_runs(flow: ApprovalFlow, store: Sqlit
     assert ona.applied == [] and store.get(request.id).state == "denied"
 
 
-def test_only_the_requester_cancels(flow: ApprovalFlow, store: SqliteStore, ona: FakeOna) -> None:
+def test_only_the_requester_cancels(flow: ApprovalFlow, store: RequestStore, ona: FakeOna) -> None:
     request = open_request(flow)
     with pytest.raises(Refused):
         flow.cancel(request.id, BOB)
@@ -184,7 +211,7 @@ def test_only_the_requester_cancels(flow: ApprovalFlow, store: SqliteStore, ona:
     assert flow.approve(request.id, BOB, request.hash).kind == "already" and ona.applied == []
 
 
-def test_a_request_expires_by_the_clock(flow: ApprovalFlow, store: SqliteStore, ona: FakeOna, clock: Clock) -> None:
+def test_a_request_expires_by_the_clock(flow: ApprovalFlow, store: RequestStore, ona: FakeOna, clock: Clock) -> None:
     request = open_request(flow)
     clock.advance(TTL - 1)
     assert flow.overdue() == []
@@ -196,7 +223,7 @@ def test_a_request_expires_by_the_clock(flow: ApprovalFlow, store: SqliteStore, 
     assert ("expire", "system", "expired") in actions(store)
 
 
-def test_conflict_when_ona_changed_since_the_request(flow: ApprovalFlow, store: SqliteStore, ona: FakeOna) -> None:
+def test_conflict_when_ona_changed_since_the_request(flow: ApprovalFlow, store: RequestStore, ona: FakeOna) -> None:
     request = open_request(flow)
     ona.banner["enabled"] = False  # someone changed it in Ona meanwhile
     decision = flow.approve(request.id, BOB, request.hash)
@@ -205,10 +232,10 @@ def test_conflict_when_ona_changed_since_the_request(flow: ApprovalFlow, store: 
 
 
 def test_a_decision_landing_first_elsewhere_wins_cleanly(flow: ApprovalFlow, store: CountingStore,
-                                                        ona: FakeOna, clock: Clock) -> None:
+                                                        other_store: RequestStore, ona: FakeOna, clock: Clock) -> None:
     """Carol's deny, in another process, lands between Bob's read and his compare-and-set."""
     request = open_request(flow)
-    other = make_flow(SqliteStore(store.path), ona, clock)
+    other = make_flow(other_store, ona, clock)
     store.cut_in = lambda: other.deny(request.id, CAROL, "no")
     decision = flow.approve(request.id, BOB, request.hash)
     assert decision.kind == "already" and decision.request.state == RequestState.DENIED
@@ -217,12 +244,12 @@ def test_a_decision_landing_first_elsewhere_wins_cleanly(flow: ApprovalFlow, sto
 
 
 def test_an_approved_request_runs_once_whoever_resumes_it(flow: ApprovalFlow, store: CountingStore,
-                                                         ona: FakeOna, clock: Clock) -> None:
+                                                         other_store: RequestStore, ona: FakeOna, clock: Clock) -> None:
     """Two processes both pick up an approved request (as after a crash): one executes, one does not."""
     request = open_request(flow)
     approved = store.transition(request.id, RequestState.PENDING, RequestState.APPROVED, decided_by="U0BOB")
     store.add_vote(request.id, BOB.user_id, TEAM, BOB.email)
-    other = make_flow(SqliteStore(store.path), ona, clock)
+    other = make_flow(other_store, ona, clock)
     store.cut_in = lambda: other.execute(approved, BOB)
     decision = flow.execute(approved, BOB)
     assert decision.kind == "already" and decision.request.state == RequestState.SUCCEEDED

@@ -107,7 +107,8 @@ def test_a_good_configuration_passes_the_checks(emulator, slack: FakeSlack, tmp_
     policy = tmp_path / "policy.toml"
     policy.write_text('[defaults]\napprovers = ["S0ONCALL", "ona:admins"]\n')
     slack.usergroups["S0ONCALL"] = ["U0BOB"]
-    installation = preflight(make_settings(emulator, slack, ONA_BOT_POLICY_FILE=str(policy)))
+    installation = preflight(make_settings(emulator, slack, ONA_BOT_POLICY_FILE=str(policy),
+                                           ONA_BOT_DB=str(tmp_path / "bot.db")))
     assert installation.team_id == slack.team_id and installation.bot_user_id == "U0BOT"
     assert slack.calls_to("usergroups.users.list") == [{"usergroup": "S0ONCALL"}]
 
@@ -176,6 +177,6 @@ def test_needs_that_depend_on_onas_admins_do_not_stop_start_up(emulator, slack, 
 
     policy = tmp_path / "policy.toml"
     policy.write_text('[defaults]\napprovals = 10\napprovers = ["ona:admins", "U0CAROL"]\n')
-    settings = make_settings(emulator, slack, ONA_BOT_POLICY_FILE=str(policy))
+    settings = make_settings(emulator, slack, ONA_BOT_POLICY_FILE=str(policy), ONA_BOT_DB=str(tmp_path / "bot.db"))
     assert load_settings_policy(settings).defaults.approvals == 10
     preflight(settings)

@@ -18,7 +18,7 @@ from bot.approvals.sqlite_store import SqliteStore
 
 NAMES = ["m001_requests", "m002_deliveries", "m003_votes", "m004_audit", "m005_audit_keyed_hashes",
          "m006_requests_message_state", "m007_requests_kept_secrets", "m008_banner_windows", "m009_undos",
-         "m010_approval_copies"]
+         "m010_approval_copies", "m011_leases"]
 
 # The schema as the bot made it before migrations were recorded (sqlite_master of such a database).
 REQUESTS_COLUMNS = """
@@ -106,15 +106,15 @@ def test_a_migration_added_later_runs_once_at_the_next_start(tmp_path: Path,
     SqliteStore(db)
     runs = []
 
-    def m010_requests_label(database: sqlite_utils.Database) -> None:
+    def m012_requests_label(database: sqlite_utils.Database) -> None:
         runs.append(1)
         database["requests"].add_column("label", str)
 
-    monkeypatch.setattr(sqlite_migrations, "MIGRATIONS", [*sqlite_migrations.MIGRATIONS, m010_requests_label])
+    monkeypatch.setattr(sqlite_migrations, "MIGRATIONS", [*sqlite_migrations.MIGRATIONS, m012_requests_label])
     SqliteStore(db)
     SqliteStore(db)
     assert runs == [1]
-    assert [name for name, _ in recorded(db)] == [*NAMES, "m010_requests_label"]
+    assert [name for name, _ in recorded(db)] == [*NAMES, "m012_requests_label"]
     assert "label" in columns(db, "requests")
 
 
@@ -122,11 +122,11 @@ def test_a_failing_migration_leaves_nothing_half_done(tmp_path: Path, monkeypatc
     db = tmp_path / "bot.db"
     SqliteStore(db)
 
-    def m008_broken(database: sqlite_utils.Database) -> None:
+    def m009_broken(database: sqlite_utils.Database) -> None:
         database["requests"].add_column("label", str)
         raise RuntimeError("half way")
 
-    monkeypatch.setattr(sqlite_migrations, "MIGRATIONS", [*sqlite_migrations.MIGRATIONS, m008_broken])
+    monkeypatch.setattr(sqlite_migrations, "MIGRATIONS", [*sqlite_migrations.MIGRATIONS, m009_broken])
     with pytest.raises(RuntimeError):
         SqliteStore(db)
     assert "label" not in columns(db, "requests")

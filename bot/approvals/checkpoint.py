@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import replies
 from bot.approvals.audit_chain import Head
-from bot.approvals.store import RequestStore
+from bot.approvals.store import RequestStore, StoreUnavailable
 
 log = logging.getLogger("ona.audit")
 
@@ -84,5 +84,7 @@ class Checkpoints:
     def _safe_tick(self, *, starting: bool = False) -> None:
         try:
             self.tick(starting=starting)
-        except Exception:  # the database busy or Slack away: the next tick tries again
+        except StoreUnavailable as exc:  # the database away (a restart): the next tick tries again
+            log.warning("audit checkpoint skipped: %s", exc)
+        except Exception:  # Slack away, or worse: the next tick tries again
             log.exception("audit checkpoint failed")

@@ -108,6 +108,12 @@ def m010_approval_copies(db: sqlite_utils.Database) -> None:
         db["requests"].add_column("untold", int)
 
 
+@migration
+def m011_leases(db: sqlite_utils.Database) -> None:
+    # Background work runs on one process at a time: the one whose lease row has not expired.
+    db["leases"].create({"name": str, "holder": str, "expires_at": float}, pk="name", if_not_exists=True)
+
+
 def apply(conn: sqlite3.Connection) -> list[str]:
     """Apply, in order, the migrations this database has not recorded; their names. The caller holds
     the write lock (BEGIN IMMEDIATE), so of two processes starting together one migrates, the other

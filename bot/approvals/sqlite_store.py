@@ -73,10 +73,17 @@ class SqliteStore:
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(str(exc), full="full" in str(exc).lower()) from exc
 
+    def close(self) -> None:
+        """Close this thread's connection (other threads' close with their thread)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
     def migrate(self) -> list[str]:
         """Apply the migrations this database lacks (sqlite_migrations); their names."""
         with self.connect() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             # One process migrates; another starting at the same moment waits, then finds it done.
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -291,6 +298,19 @@ class SqliteStore:
                             "WHERE c.request_id = requests.id AND (c.shown_state IS NULL OR c.shown_state != "
                             "requests.state)) ORDER BY updated_at LIMIT ?", [*finals, limit])
 
+    # --- background work on one process at a time ------------------------------------------------
+
+    def lease(self, name: str, holder: str, ttl: float) -> bool:
+        """True when `holder` holds the lease `name` for the next `ttl` seconds: it held it already (the
+        expiry moves on), or the last holder let it lapse (that process stopped renewing: it died)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                f"INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, {DB_NOW} + ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
+                f"WHERE leases.holder = excluded.holder OR leases.expires_at <= {DB_NOW} RETURNING holder",
+                (name, holder, ttl)).fetchall()
+        return bool(row)
+
     # --- audit trail ----------------------------------------------------------------------------
 
     def audit_keys(self, *, create: bool = False) -> list[AuditKey]:
@@ -333,6 +353,21 @@ class SqliteStore:
         with self.connect() as conn:
             row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         return Head(row["seq"], row["hash"]) if row else None
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the database to WAL. This pragma does not wait on the busy timeout: another process opening
+    the same new file at that moment makes it fail at once ("database is locked"), so it is tried again
+    for as long as the busy timeout would have waited."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _owner_only(path: str) -> None:

@@ -6,6 +6,7 @@ Every guarantee the flow relies on is the store's to keep, on every backend:
   process sharing the database loses cleanly), and returns the row as it now is;
 - a vote, a delivery and a reminder are claimed once, whoever asks first;
 - the audit trail is appended under a lock, so its hash chain never forks;
+- background work (`lease`) runs in one process at a time, and moves on when that one dies;
 - a write the database cannot take now (locked past the budget, disk full) raises StoreUnavailable,
   never the driver's own exception.
 
@@ -156,6 +157,17 @@ class RequestStore(Protocol):
     def stale_copies(self, limit: int = 50) -> list[Request]:
         """Decided requests with a copy that does not show the decision yet."""
         ...
+        ...
+
+    # --- background work on one process at a time -------------------------------------------------
+
+    def lease(self, name: str, holder: str, ttl: float) -> bool:
+        """True while `holder` may do the background work `name`: one process at a time, and another
+        takes over when that one dies (SQLite: a row that lapses after `ttl` seconds unrenewed;
+        PostgreSQL: an advisory lock that ends with the holder's session)."""
+        ...
+
+    def close(self) -> None: ...
 
     # --- the audit trail (chained by audit_chain; read and checked by audit_trail) ----------------
 
