@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.localslack import FakeSlack, SlackPayloads
+from tests.dbutil import keys_for
 from tests.harness import message_text, wait_until
 from tests.socketmode import SECRET, SocketModeServer, launch_run
 
@@ -27,14 +28,14 @@ class Replicas:
 
 
 @pytest.fixture
-def replicas(emulator, slack: FakeSlack, tmp_path: Path) -> Iterator[Replicas]:
+def replicas(emulator, slack: FakeSlack, tmp_path: Path, db_location: str) -> Iterator[Replicas]:
+    """Two replicas on one database: a SQLite file on this host, or a real PostgreSQL server."""
     sockets = SocketModeServer().start()
     slack.socket_mode_url = sockets.url
-    db = str(tmp_path / "shared.db")
     procs = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        procs.append(launch_run(emulator, slack, tmp_path / name, db=db))
+        procs.append(launch_run(emulator, slack, tmp_path / name, db=db_location, **keys_for(db_location)))
     try:
         try:
             sockets.wait_connected(2)
