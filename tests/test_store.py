@@ -100,8 +100,8 @@ def test_a_new_database_records_each_migration_once_and_a_restart_applies_none(t
     assert len(again.audit_rows()) == 1 and audit_trail.verify(again)[0]
 
 
-def test_a_migration_added_later_runs_once_at_the_next_start(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_migration_added_later_runs_once_at_the_next_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "bot.db"
     SqliteStore(db)
     runs = []
@@ -111,10 +111,15 @@ def test_a_migration_added_later_runs_once_at_the_next_start(tmp_path: Path,
         database["requests"].add_column("label", str)
 
     monkeypatch.setattr(sqlite_migrations, "MIGRATIONS", [*sqlite_migrations.MIGRATIONS, m012_requests_label])
-    SqliteStore(db)
-    SqliteStore(db)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="ona.approvals"):
+        SqliteStore(db)
+        SqliteStore(db)
     assert runs == [1]
     assert [name for name, _ in recorded(db)] == [*NAMES, "m012_requests_label"]
+    # The operator sees what a start changed, once.
+    assert [r.getMessage() for r in caplog.records if "migrated" in r.getMessage()] == [
+        "database migrated: m012_requests_label"]
     assert "label" in columns(db, "requests")
 
 

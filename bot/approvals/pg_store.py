@@ -16,6 +16,7 @@ The URL's password is never logged: messages name the database by `mask_url`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import select
 import threading
 import time
@@ -35,6 +36,8 @@ from bot.approvals.dburl import mask_url, password_of
 from bot.approvals.model import DRAFT, FINAL, PENDING, SUCCEEDED, Request, RequestState
 from bot.approvals.pg_local import LocalState
 from bot.approvals.store import States, StoreUnavailable
+
+log = logging.getLogger("ona.approvals")
 
 POOL_TIMEOUT = 15.0  # work after the ack waits this long for a connection
 STATEMENT_TIMEOUT_MS = 30_000  # and this long for a statement (SQLite's busy timeout)
@@ -107,7 +110,10 @@ class PostgresStore(LocalState):
     def migrate(self) -> list[str]:
         """Apply the migrations this database lacks (pg_migrations), once, whoever starts first."""
         with psycopg.connect(self._url, **CONNECTION) as conn:
-            return pg_migrations.apply(conn)
+            applied = pg_migrations.apply(conn)
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
+        return applied
 
     def _select(self, where: str, params: list[Any] | tuple[Any, ...]) -> list[Request]:
         with self.connect() as conn:

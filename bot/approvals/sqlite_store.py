@@ -11,6 +11,7 @@ threads, and a sqlite3 connection belongs to one.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -36,6 +37,8 @@ from bot.approvals.model import (
     canonical,
 )
 from bot.approvals.store import States, StoreUnavailable
+
+log = logging.getLogger("ona.approvals")
 
 BUSY_TIMEOUT_MS = 30_000  # work after the ack may wait this long for another writer
 CLAIM_BUDGET = 0.75  # seconds the duplicate-delivery check, before the ack, may wait for a write lock
@@ -92,6 +95,8 @@ class SqliteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        if applied:
+            log.info("database migrated: %s", ", ".join(applied))
         return applied
 
     def _select(self, where: str, params: list[Any] | tuple[Any, ...]) -> list[Request]:
