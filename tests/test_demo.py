@@ -100,6 +100,11 @@ def test_walkthrough_transcript_and_ona_request_log(session: Session) -> None:
                   "Start verifying a domain — done", "Update the announcement banner — done, by @alice"):
         assert entry in audit, entry
     assert "policies.update" not in audit and "succeeded" not in audit and "just now" in audit
+    # alice's App Home at the end: the control panel, with the banner, its window and her request.
+    home = transcript.rsplit("alice@#approvals> :home", 1)[1]
+    for part in ("App Home · Ona", "Announcement banner", "[1 Turn on]", "Maintenance windows", "Cancel Sat 10:00",
+                 "Your requests", "Change organization policies", "Last changes"):
+        assert part in home, part
     assert "demo error" not in transcript and "Traceback" not in transcript
     assert "\x1b[" not in transcript
     assert_fits(transcript)
