@@ -106,7 +106,7 @@ class BotHarness:
         self.http.close()
         self._server.shutdown()
         self._server.server_close()
-        self.services.approvals.flow.store.close()  # a PostgreSQL pool's connections
+        self.services.approvals.store.close()  # a PostgreSQL pool's connections
 
     def post(self, body: str, headers: dict[str, str]) -> httpx.Response:
         return self.http.post(EVENTS_PATH, content=body, headers=headers)
@@ -276,3 +276,21 @@ def buttons(payload: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found.update({b["accessory"]["action_id"]: b["accessory"] for b in blocks
                   if (b.get("accessory") or {}).get("type") == "button"})
     return found
+
+
+# --- the approval flow's clock and parts, for tests that move time or forget a cached answer ----------
+# (the one place tests reach behind ApprovalService's public interface)
+
+def set_clock(services: Services, clock: Callable[[], float]) -> None:
+    """The approval flow's clock (expiry, reminders, windows, undo time) reads `clock` from now on."""
+    services.approvals._flow.clock = clock
+
+
+def forget_installation(services: Services) -> None:
+    """Make the identity directory ask Slack's auth.test again (as after a reinstall)."""
+    services.approvals._flow.directory._installation = None
+
+
+def operation_of(services: Services, name: str) -> Any:
+    """The registered Operation called `name`."""
+    return next(op for group in services.groups for op in group.operations.values() if op.name == name)

@@ -19,6 +19,7 @@ from tests.harness import (
     buttons,
     make_harness,
     message_text,
+    set_clock,
     wait_until,
 )
 
@@ -65,7 +66,7 @@ def shown(bot: BotHarness, channel: str) -> dict:
 
 
 def only_request(bot: BotHarness):
-    rows = bot.services.approvals.flow.store.in_states("pending", "succeeded", "denied", "expired", "cancelled")
+    rows = bot.services.approvals.store.in_states("pending", "succeeded", "denied", "expired", "cancelled")
     assert len(rows) == 1
     return rows[0]
 
@@ -82,7 +83,7 @@ def test_each_approver_but_the_requester_gets_a_dm_and_a_click_there_updates_eve
     assert buttons(bob[0])[APPROVE]["value"] == buttons(posted)[APPROVE]["value"]
     assert DENY in buttons(bob[0]) and buttons(bob[0])[APPROVE]["confirm"]
     request = only_request(abot)
-    copies = abot.services.approvals.flow.store.copies(request.id)
+    copies = abot.services.approvals.store.copies(request.id)
     assert {(c["user_id"], c["channel"], c["shown_state"]) for c in copies} == {
         ("U0BOB", "D0BOB", "pending"), ("U0DAN", "D0DAN", "pending")}
 
@@ -94,7 +95,7 @@ def test_each_approver_but_the_requester_gets_a_dm_and_a_click_there_updates_eve
         final = shown(abot, channel)
         assert not buttons(final), f"the copy in {channel} still has buttons"
         assert "Approved and done" in message_text(final) and "<@U0BOB>" in message_text(final)
-    assert {c["shown_state"] for c in abot.services.approvals.flow.store.copies(request.id)} == {"succeeded"}
+    assert {c["shown_state"] for c in abot.services.approvals.store.copies(request.id)} == {"succeeded"}
     # Dan's stale button (Slack had not refreshed his view yet) changes nothing.
     assert "already" in abot.click(APPROVE, buttons(dan[0])[APPROVE]["value"], user="U0DAN",
                                    channel_id="D0DAN").reply_text()
@@ -108,11 +109,11 @@ def test_a_copy_slack_would_not_update_is_repaired_by_the_sweeper(abot: BotHarne
     request = only_request(abot)
     assert request.state == "succeeded"
     assert buttons(shown(abot, "D0BOB")) and buttons(shown(abot, "D0DAN"))
-    assert [r.id for r in abot.services.approvals.flow.store.stale_copies()] == [request.id]
+    assert [r.id for r in abot.services.approvals.store.stale_copies()] == [request.id]
     abot.services.approvals.sweep()
     for channel in (CHANNEL, "D0BOB", "D0DAN"):
         assert not buttons(shown(abot, channel)) and "Approved and done" in message_text(shown(abot, channel))
-    assert abot.services.approvals.flow.store.stale_copies() == []
+    assert abot.services.approvals.store.stale_copies() == []
     updates = len(abot.slack.calls_to("chat.update"))
     abot.services.approvals.sweep()  # once repaired, left alone
     assert len(abot.slack.calls_to("chat.update")) == updates
@@ -183,7 +184,7 @@ def reminders(bot: BotHarness) -> tuple[list[dict], dict[str, list[dict]]]:
 
 def at(bot: BotHarness, fraction: float) -> None:
     """Sweep as if `fraction` of the request's hour had passed."""
-    bot.services.approvals.flow.clock = lambda: time.time() + fraction * 3600
+    set_clock(bot.services, lambda: time.time() + fraction * 3600)
     bot.services.approvals.sweep()
 
 

@@ -28,6 +28,7 @@ from tests.harness import (
     make_harness,
     message_text,
     mrkdwn_texts,
+    set_clock,
     wait_until,
 )
 
@@ -72,7 +73,7 @@ def approve(bot: BotHarness, posted: dict, user: str) -> Any:
 
 
 def store(bot: BotHarness):
-    return bot.services.approvals.flow.store
+    return bot.services.approvals.store
 
 
 def only_request(bot: BotHarness):
@@ -219,8 +220,7 @@ def test_requester_cancels(abot: BotHarness, emulator) -> None:
 
 def test_expiry_updates_the_message_and_tells_the_requester(abot: BotHarness, emulator) -> None:
     request_banner_off(abot)
-    flow = abot.services.approvals.flow
-    flow.clock = lambda: time.time() + 2 * 3600
+    set_clock(abot.services, lambda: time.time() + 2 * 3600)
     abot.services.approvals.sweep()
     assert only_request(abot).state == "expired"
     final = channel_message(abot)
@@ -230,7 +230,7 @@ def test_expiry_updates_the_message_and_tells_the_requester(abot: BotHarness, em
 
 def test_half_ttl_reminder_goes_into_the_thread_once(abot: BotHarness, emulator) -> None:
     posted = request_banner_off(abot)
-    abot.services.approvals.flow.clock = lambda: time.time() + 0.6 * 3600
+    set_clock(abot.services, lambda: time.time() + 0.6 * 3600)
     abot.services.approvals.sweep()
     abot.services.approvals.sweep()
     reminders = abot.slack.calls_to("chat.postMessage")

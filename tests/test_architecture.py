@@ -188,3 +188,22 @@ def test_the_circle_check_catches_a_circle() -> None:
     assert import_circles(graph) == [["bot.a", "bot.b", "bot.c", "bot.a"]]
     graph["bot.c"] = load_time_imports("def f():\n    import bot.a\n", known)
     assert import_circles(graph) == []
+
+
+# --- approvals behind their public interface -----------------------------------------------------
+
+def reaches_behind_approvals(source: str, where: str) -> list[str]:
+    """Uses of a private attribute of the approval service (`….approvals._flow`) outside bot/approvals/."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "approvals"):
+            out.append(f"{where}:{node.lineno} reads approvals.{node.attr}")
+    return out
+
+
+def test_nothing_outside_the_approvals_package_reaches_behind_its_interface() -> None:
+    found = [v for path in sources() if not str(path.relative_to(ROOT)).startswith("bot/approvals/")
+             for v in reaches_behind_approvals(path.read_text(), str(path.relative_to(ROOT)))]
+    assert not found, "\n".join(found)
+    assert reaches_behind_approvals("ctx.services.approvals._flow.store\n", "x.py") == ["x.py:1 reads approvals._flow"]

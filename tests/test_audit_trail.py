@@ -46,7 +46,7 @@ def cli(db: Path | str, *args: str, key: str | None = None) -> subprocess.Comple
 def three_direct_changes(bot: BotHarness) -> None:
     for text in ("banner on Deploy freeze", "banner off", "banner on Back"):
         bot.command(text).reply()
-    wait_until(lambda: len(bot.services.approvals.flow.store.audit_rows()) >= 3, what="three audit rows")
+    wait_until(lambda: len(bot.services.approvals.store.audit_rows()) >= 3, what="three audit rows")
 
 
 def rewrite_with_plain_hashes(db: Path | str, start: int, edit: dict[str, str], *, version: int | None) -> None:
@@ -159,7 +159,7 @@ def test_a_database_from_before_keyed_hashing_still_verifies(tmp_path: Path) -> 
 
 def test_rows_removed_from_the_end_are_caught_against_the_posted_head(keyed_bot: BotHarness, slack) -> None:
     three_direct_changes(keyed_bot)
-    store = keyed_bot.services.approvals.flow.store
+    store = keyed_bot.services.approvals.store
     Checkpoints(store, slack_client(BOT_TOKEN, slack.api_url), CHANNEL, interval=3600).tick(starting=True)
     posted = slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
     head = HEAD.search(message_text(posted)).group(1)
@@ -191,7 +191,7 @@ def test_a_rewritten_trail_does_not_match_the_head(keyed_bot: BotHarness) -> Non
 
 def test_the_head_is_logged_when_it_moves_and_posted_at_most_once_per_interval(
         keyed_bot: BotHarness, slack, caplog: pytest.LogCaptureFixture) -> None:
-    store = keyed_bot.services.approvals.flow.store
+    store = keyed_bot.services.approvals.store
     now = [1000.0]
     client = slack_client(BOT_TOKEN, slack.api_url)
     first = Checkpoints(store, client, CHANNEL, interval=3600, clock=lambda: now[0])
@@ -264,7 +264,7 @@ def test_the_database_and_its_wal_and_shm_are_readable_by_the_owner_only(emulato
         bot = make_harness(emulator, slack)
         try:
             bot.command("banner off").reply()
-            wait_until(lambda: bot.services.approvals.flow.store.audit_rows(), what="an audit row")
+            wait_until(lambda: bot.services.approvals.store.audit_rows(), what="an audit row")
         finally:
             bot.close()
     finally:

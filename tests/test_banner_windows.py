@@ -11,7 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.localslack import FakeSlack
-from tests.harness import APPROVAL_POLICY, APPROVALS_CHANNEL, BotHarness, buttons, make_harness, message_text
+from tests.harness import (
+    APPROVAL_POLICY,
+    APPROVALS_CHANNEL,
+    BotHarness,
+    buttons,
+    make_harness,
+    message_text,
+    set_clock,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")  # U0ALICE's Slack time zone in the fake Slack
 NEW_YORK = ZoneInfo("America/New_York")  # U0BOB's
@@ -29,12 +37,12 @@ def cancel_buttons(payload: dict) -> list[dict]:
 
 
 def windows(bot: BotHarness, *states: str):
-    return bot.services.approvals.flow.store.banner_windows(*(states or ("scheduled", "on", "done", "cancelled")))
+    return bot.services.approvals.store.banner_windows(*(states or ("scheduled", "on", "done", "cancelled")))
 
 
 def at(bot: BotHarness, epoch: float) -> None:
     """The background work runs at `epoch` (its clock moved, not slept)."""
-    bot.services.approvals.flow.clock = lambda: epoch
+    set_clock(bot.services, lambda: epoch)
     bot.services.approvals.sweep()
 
 
@@ -181,7 +189,7 @@ def test_a_window_that_needs_approval_is_a_request_then_runs_without_asking_agai
     assert banner_updates(emulator) == [{"enabled": True, "message": "Planned maintenance"}]
     at(abot, start.timestamp() + 7200)
     assert banner_updates(emulator)[1:] == [{"enabled": False}]
-    requests = abot.services.approvals.flow.store.in_states("pending", "succeeded", "draft")
+    requests = abot.services.approvals.store.in_states("pending", "succeeded", "draft")
     assert len(requests) == 1  # the approval covered the window: no second request
 
 

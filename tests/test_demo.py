@@ -287,7 +287,7 @@ def test_interactive_modal_asks_field_by_field_and_again_after_an_error(session:
     assert out.count("Allowed editors [") == 1  # asked once: the error named only the timeout
     assert "Please complete this required field." in out
     assert "is waiting for" in out
-    store = session.services.approvals.flow.store
+    store = session.services.approvals.store
     [request] = store.in_states("pending")
     assert request.params == {"maximum_environment_timeout": 43200} and request.reason == "Builds take 9h"
     assert session.emulator.calls("UpdateOrganizationPolicies") == []  # it waits for an approver

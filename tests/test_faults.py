@@ -55,7 +55,7 @@ def channel_message(bot: BotHarness) -> dict:
 
 
 def store(bot: BotHarness):
-    return bot.services.approvals.flow.store
+    return bot.services.approvals.store
 
 
 def backdate(bot: BotHarness, seconds: float) -> None:
@@ -78,7 +78,7 @@ def request_banner_off(bot: BotHarness, reason: str = "maintenance window") -> d
     bot.command(f"banner off reason: {reason}").reply()
     posted = bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
     # The bot records where it posted just after Slack answered: wait for that too, not only the post.
-    wait_until(lambda: all(r.ts for r in bot.services.approvals.flow.store.in_states("pending")),
+    wait_until(lambda: all(r.ts for r in bot.services.approvals.store.in_states("pending")),
                what="the message's place recorded")
     return posted
 

@@ -49,13 +49,13 @@ def request_banner_off(bot: BotHarness) -> str:
     """Alice asks to turn the banner off; returns the request's ID once its message is posted."""
     bot.command("banner off reason: maintenance window").reply()
     bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)
-    store = bot.services.approvals.flow.store
+    store = bot.services.approvals.store
     return wait_until(lambda: next((r.id for r in store.in_states("pending") if r.ts), None),
                       what="the request posted")
 
 
 def state_of(bot: BotHarness, request_id: str) -> str:
-    return bot.services.approvals.flow.store.get(request_id).state
+    return bot.services.approvals.store.get(request_id).state
 
 
 def headers_of(view: dict[str, Any]) -> list[str]:

@@ -149,7 +149,7 @@ def test_unsigned_or_tampered_interactions_and_events_get_401_and_do_nothing(
     assert response.status_code == 401
     assert emulator.requests == []
     assert sbot.slack.calls == []
-    assert sbot.services.approvals.flow.store.audit_rows() == []
+    assert sbot.services.approvals.store.audit_rows() == []
 
 
 @pytest.mark.parametrize("kind", ["block_actions", "view_submission", "event"])
@@ -201,7 +201,7 @@ def test_forged_approval_clicks_are_refused_audited_and_leave_ona_alone(abot: Bo
     mine = _request(abot, "banner off")
     other = _request(abot, "banner on Deploy freeze")
     assert mine["h"] != other["h"]
-    store = abot.services.approvals.flow.store
+    store = abot.services.approvals.store
     audited_before = len(store.audit_rows())
     target = mine["id"]
     user, team, action, value = "U0BOB", None, "approval:approve", json.dumps(mine)

@@ -204,7 +204,7 @@ def test_json_log_lines_name_user_team_operation_and_request(abot: BotHarness, j
     posted = abot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
     abot.click("approval:approve", buttons(posted)["approval:approve"]["value"], user="U0BOB",
                channel_id=APPROVALS_CHANNEL).reply()
-    request_id = wait_until(lambda: abot.services.approvals.flow.store.in_states("succeeded"))[0].id
+    request_id = wait_until(lambda: abot.services.approvals.store.in_states("succeeded"))[0].id
     wait_until(lambda: any('"click for approval-buttons' in line for line in json_lines.lines), what="the click's line")
     parsed = [json.loads(line) for line in json_lines.lines]
     assert all({"time", "level", "logger", "message"} <= set(p) for p in parsed)

@@ -26,7 +26,16 @@ from bot.approvals.model import EXECUTING, PENDING
 from bot.localslack import FakeSlack, text_input
 from bot.ona.client import OnaClient
 from bot.ona.models import SSOConfigurationState
-from tests.harness import APPROVAL_POLICY, APPROVALS_CHANNEL, BotHarness, buttons, message_text, wait_until
+from tests.harness import (
+    APPROVAL_POLICY,
+    APPROVALS_CHANNEL,
+    BotHarness,
+    buttons,
+    message_text,
+    operation_of,
+    set_clock,
+    wait_until,
+)
 from tests.test_approval_operations import CASES, request_through_slack
 from tests.test_policies import _values
 from tests.workers.bots import build_harness, close_harness
@@ -51,7 +60,7 @@ def abot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
 
 
 def store(bot: BotHarness):
-    return bot.services.approvals.flow.store
+    return bot.services.approvals.store
 
 
 def channel_message(bot: BotHarness) -> dict:
@@ -206,7 +215,7 @@ def test_a_restart_settles_each_operation_by_what_ona_shows_of_it(abot: BotHarne
     assert WORDS[note or state] in final and not buttons(channel_message(abot))
     if note == "outcome unknown":
         assert "cannot show whether it was applied" in final and "`/ona sso`" in final
-    if state == "succeeded" and abot.services.approvals.flow.operations[operation].secret_result:
+    if state == "succeeded" and operation_of(abot.services, operation).secret_result:
         assert "ask for a new one" in settled.result  # the new secret was lost with the process
     # The requester is told how it ended, in a direct message.
     told = abot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == f"D{crashed.requester_id[1:]}"
@@ -236,7 +245,7 @@ def test_a_process_whose_clock_runs_ahead_does_not_settle_a_live_execution(
     live = build_harness(emulator, slack, policy=APPROVAL_POLICY, db_path=db)
     skewed = build_harness(emulator, slack, policy=APPROVAL_POLICY, db_path=db)
     try:
-        skewed.services.approvals.flow.clock = lambda: time.time() + 900  # 15 min ahead
+        set_clock(skewed.services, lambda: time.time() + 900)  # 15 min ahead
         emulator.state.banner.enabled = True
         live.command("banner off reason: release").reply()
         posted = slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]

@@ -30,6 +30,7 @@ from tests.harness import (
     buttons,
     make_harness,
     message_text,
+    set_clock,
     wait_until,
 )
 
@@ -47,7 +48,7 @@ def abot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
 
 
 def only_request(bot: BotHarness):
-    rows = bot.services.approvals.flow.store.in_states(*ALL_STATES)
+    rows = bot.services.approvals.store.in_states(*ALL_STATES)
     assert len(rows) == 1
     return rows[0]
 
@@ -59,7 +60,7 @@ def channel_message(bot: BotHarness) -> dict:
 def posted_request(bot: BotHarness) -> dict:
     posted = bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == CHANNEL)[-1]
     # The bot records where it posted just after Slack answered: wait for that too, not only the post.
-    wait_until(lambda: all(r.ts for r in bot.services.approvals.flow.store.in_states("pending")),
+    wait_until(lambda: all(r.ts for r in bot.services.approvals.store.in_states("pending")),
                what="the message's place recorded")
     # The requester is told last, once the approvers' direct messages went out: after it, a fault
     # injected into chat.postMessage hits the message the test means.
@@ -153,8 +154,7 @@ def test_a_secret_no_key_can_open_fails_cleanly_and_is_never_settled_applied(emu
                                              lambda a: a.get("channel", "").startswith("D0ALICE"))[-1])
         assert "can no longer be read" in dm and "Nothing was changed" in dm
         # Later sweeps and a restart's reconcile leave it failed: never "applied".
-        flow = bot.services.approvals.flow
-        flow.clock = lambda: time.time() + 3600
+        set_clock(bot.services, lambda: time.time() + 3600)
         bot.services.approvals.sweep()
         bot.services.approvals.reconcile()
         assert only_request(bot).state == "failed"
@@ -181,7 +181,7 @@ def test_a_request_that_cannot_be_posted_is_withdrawn_and_the_requester_told_wha
         text = abot.command("banner off reason: maintenance").reply_text(timeout=20)
     assert "withdrawn" in text and fix in text and "nothing was changed" in text
     assert only_request(abot).state == "cancelled"
-    assert not abot.services.approvals.flow.store.in_states("pending")
+    assert not abot.services.approvals.store.in_states("pending")
     assert not [m for (channel, _), m in abot.slack.messages.items() if channel == CHANNEL]
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert any("configuration error" in r.getMessage() for r in errors)
@@ -252,7 +252,7 @@ def test_a_kept_secret_is_erased_after_its_hour(abot: BotHarness, emulator) -> N
     abot.slack.fail_next("chat.postMessage", status=500, times=5)
     approve(abot, posted).reply(timeout=20)
     wait_until(lambda: only_request(abot).sealed, what="the kept secret")
-    abot.services.approvals.flow.clock = lambda: time.time() + 3601
+    set_clock(abot.services, lambda: time.time() + 3601)
     abot.services.approvals.sweep()
     assert only_request(abot).sealed is None and only_request(abot).secret_until is None
 
@@ -320,7 +320,7 @@ def test_a_held_write_lock_gets_a_fast_busy_ack_and_starts_no_work(abot: BotHarn
     locked_db.execute("ROLLBACK")
     locked_db.execute("BEGIN")  # (the fixture's ROLLBACK ends this one)
     # Nothing started: no request, no approval message, no modal.
-    assert not abot.services.approvals.flow.store.in_states(*ALL_STATES)
+    assert not abot.services.approvals.store.in_states(*ALL_STATES)
     assert not abot.slack.calls_to("chat.postMessage") and not abot.slack.calls_to("views.open")
     # Once the lock is gone, the same command works.
     abot.command("banner off reason: maintenance").reply()

@@ -223,7 +223,7 @@ def test_people_are_told_to_try_again_while_the_server_restarts_and_nothing_runs
     try:
         bot.command("banner off reason: maintenance").reply()
         posted = slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
-        store = bot.services.approvals.flow.store
+        store = bot.services.approvals.store
         wait_until(lambda: all(r.ts for r in store.in_states("pending")), what="the message's place recorded")
         value = buttons(posted)["approval:approve"]["value"]
 
@@ -258,7 +258,7 @@ def test_people_are_told_to_try_again_while_the_server_restarts_and_nothing_runs
 
 def store_states(bot: BotHarness) -> list[str]:
     try:
-        return [r.state for r in bot.services.approvals.flow.store.in_states(*ALL_STATES)]
+        return [r.state for r in bot.services.approvals.store.in_states(*ALL_STATES)]
     except StoreUnavailable:
         return []
 

@@ -24,7 +24,7 @@ def posted_request(bot: BotHarness) -> dict:
 
 
 def only_reason(bot: BotHarness) -> str:
-    [request] = bot.services.approvals.flow.store.in_states("pending", "draft")
+    [request] = bot.services.approvals.store.in_states("pending", "draft")
     return request.reason
 
 

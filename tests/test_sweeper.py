@@ -10,7 +10,7 @@ import pytest
 
 from bot.approvals.sweeper import Sweeper
 from bot.localslack import FakeSlack
-from tests.harness import APPROVAL_POLICY, APPROVALS_CHANNEL, BotHarness, make_harness, wait_until
+from tests.harness import APPROVAL_POLICY, APPROVALS_CHANNEL, BotHarness, make_harness, set_clock, wait_until
 
 LATER = 2 * 3600  # past the policy's one-hour expiry
 
@@ -28,10 +28,10 @@ def test_one_replica_sweeps_and_another_takes_over_when_it_dies(replicas: list[B
     first = replicas[0]
     first.command("banner off reason: maintenance").reply()
     slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)
-    store = first.services.approvals.flow.store
+    store = first.services.approvals.store
     wait_until(lambda: all(r.ts for r in store.in_states("pending")), what="the message's place recorded")
     for bot in replicas:
-        bot.services.approvals.flow.clock = lambda: time.time() + LATER
+        set_clock(bot.services, lambda: time.time() + LATER)
     sweepers = [Sweeper(bot.services.approvals, interval=0.2) for bot in replicas]
 
     assert sweepers[0].tick() is True

@@ -20,6 +20,7 @@ from tests.harness import (
     SIGNING_SECRET,
     BotHarness,
     buttons,
+    forget_installation,
     make_harness,
     message_text,
     mrkdwn_texts,
@@ -47,7 +48,7 @@ def test_a_member_who_is_not_an_admin_reads_nothing(bot: BotHarness, emulator, c
     text = bot.command(command, user="U0CAROL").reply_text()
     assert "Only Ona organization admins may use" in text and "Ask one of them" in text
     assert secret not in text
-    refused = [r for r in bot.services.approvals.flow.store.audit_rows() if r["action"] == "refused"]
+    refused = [r for r in bot.services.approvals.store.audit_rows() if r["action"] == "refused"]
     assert refused and refused[-1]["user_id"] == "U0CAROL"
 
 
@@ -67,7 +68,7 @@ def test_a_forged_form_submission_changes_nothing(bot: BotHarness, emulator) -> 
                                 "enabled": {"type": "checkboxes", "selected_options": [{"value": "on"}]}},
                          user="U0CAROL").json()["view"]
     bot.submit({**preview, "id": form["id"]}, {}, user="U0CAROL")
-    wait_until(lambda: [r for r in bot.services.approvals.flow.store.audit_rows()
+    wait_until(lambda: [r for r in bot.services.approvals.store.audit_rows()
                         if r["action"] == "refused" and r["user_id"] == "U0CAROL"], what="the refusal")
     assert emulator.calls("UpdateAnnouncementBanner") == []
 
@@ -170,7 +171,7 @@ def test_two_external_accounts_with_admins_emails_cannot_request_and_approve(emu
 
 def test_an_enterprise_grid_admin_from_another_home_workspace_is_accepted(bot: BotHarness, emulator) -> None:
     bot.slack.enterprise_id = "E0ACME"
-    bot.services.approvals.flow.directory._installation = None  # auth.test is asked again (a Grid install)
+    forget_installation(bot.services)  # auth.test is asked again (a Grid install)
     impostor(bot.slack, "U0GRID", "alice@example.com", team_id="T0EMEA", enterprise_user={"enterprise_id": "E0ACME"})
     impostor(bot.slack, "U0OTHERGRID", "bob@example.com", team_id="T0ELSE",
              enterprise_user={"enterprise_id": "E0OTHER"})
@@ -229,7 +230,7 @@ def test_a_demoted_requester_does_not_receive_a_new_invite_link(emulator, slack:
         text = harness.click("approval:approve", value, user="U0BOB", channel_id=APPROVALS_CHANNEL).reply_text()
         assert "may no longer request" in text
         assert emulator.calls("CreateOrganizationInvite") == []
-        assert harness.services.approvals.flow.store.in_states("failed")
+        assert harness.services.approvals.store.in_states("failed")
     finally:
         harness.close()
 
@@ -248,7 +249,7 @@ def abot(emulator, slack: FakeSlack) -> Iterator[BotHarness]:
 def posted_request(bot: BotHarness) -> dict:
     posted = bot.slack.wait_for("chat.postMessage", lambda a: a.get("channel") == APPROVALS_CHANNEL)[-1]
     # The bot records where it posted just after Slack answered: wait for that too, not only the post.
-    wait_until(lambda: all(r.ts for r in bot.services.approvals.flow.store.in_states("pending")),
+    wait_until(lambda: all(r.ts for r in bot.services.approvals.store.in_states("pending")),
                what="the message's place recorded")
     return posted
 
@@ -351,7 +352,7 @@ def test_a_policy_the_organization_cannot_satisfy_is_said_in_explain_and_the_req
 
 def test_the_approve_buttons_hash_binds_the_reason_approvers_read(abot: BotHarness, emulator) -> None:
     abot.click("invite:create", "{}", user="U0ALICE", channel_id="C0OPS")
-    draft = wait_until(lambda: abot.services.approvals.flow.store.in_states("draft"), what="the draft")[0]
+    draft = wait_until(lambda: abot.services.approvals.store.in_states("draft"), what="the draft")[0]
     abot.submit(abot.opened_view("approval_reason"), {"reason": text_input("new hire today")}, user="U0ALICE")
     posted = posted_request(abot)
     shown = json.loads(buttons(posted)["approval:approve"]["value"])

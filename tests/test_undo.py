@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from bot.approvals.views import UNDO
-from tests.harness import BotHarness, buttons, message_text
+from tests.harness import BotHarness, buttons, message_text, set_clock
 
 
 def banner_changes(emulator) -> list[dict]:
@@ -29,7 +29,7 @@ def test_undo_puts_back_the_previous_banner_as_an_audited_change(bot: BotHarness
     assert "now *off*" in answer
     assert banner_changes(emulator)[1:] == [{"enabled": False, "message": "Old news"}]
     assert (emulator.state.banner.enabled, emulator.state.banner.message) == (False, "Old news")
-    rows = bot.services.approvals.flow.store.audit_rows()
+    rows = bot.services.approvals.store.audit_rows()
     assert [(r["action"], r["operation"]) for r in rows] == [("direct", "banner.update"), ("direct", "banner.update")]
     again = bot.click(UNDO, undo["value"], channel_id="C0OPS").reply_text()
     assert "nothing to undo" in again and len(banner_changes(emulator)) == 2
@@ -37,7 +37,7 @@ def test_undo_puts_back_the_previous_banner_as_an_audited_change(bot: BotHarness
 
 def test_undo_after_five_minutes_is_too_late_in_words(bot: BotHarness, emulator) -> None:
     undo = buttons(turn_banner_on(bot, emulator))[UNDO]
-    bot.services.approvals.flow.clock = lambda: time.time() + 301
+    set_clock(bot.services, lambda: time.time() + 301)
     answer = bot.click(UNDO, undo["value"], channel_id="C0OPS").reply_text()
     assert "Too late to undo" in answer and "5 minutes" in answer and "301" not in answer
     assert len(banner_changes(emulator)) == 1

@@ -33,17 +33,17 @@ def _plain(state: dict[str, Any]) -> dict[str, Any]:
 
 
 class DirectChanges:
-    flow: ApprovalFlow
+    _flow: ApprovalFlow
 
     def _run_directly(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
-        op = self.flow.operations[operation]
+        op = self._flow.operations[operation]
         before = None
         if op.undo is not None:
             try:  # what Undo would put back; Ona unreadable now: the change runs without Undo
-                before = _plain(self.flow.read_before(operation, params))
+                before = _plain(self._flow.read_before(operation, params))
             except OnaError:
                 before = None
-        outcome, recorded = self.flow.run_directly(actor, operation, params)
+        outcome, recorded = self._flow.run_directly(actor, operation, params)
         reply = replies.outcome(op, outcome)
         if not recorded:  # the change ran: say so, and that it went unrecorded
             reply["blocks"].append(bk.context(":warning: The bot could not record this change in its audit "
@@ -52,9 +52,9 @@ class DirectChanges:
         after = expected_after(params, before or {})
         if restore and recorded and canonical(after) != canonical(before):
             undo = Undo(id="U" + uuid.uuid4().hex[:12], operation=operation, params=restore, after=after,
-                        team_id=actor.team_id, user_id=actor.user_id, created_at=self.flow.clock())
+                        team_id=actor.team_id, user_id=actor.user_id, created_at=self._flow.clock())
             try:
-                self.flow.store.keep_undo(undo)
+                self._flow.store.keep_undo(undo)
                 confirm = bk.confirm("Undo this change?", "The previous value is put back in Ona.", ok="Undo")
                 reply["blocks"].append(bk.actions(bk.button("Undo", UNDO, {"id": undo.id}, confirm_with=confirm)))
                 reply["blocks"].append(bk.context(f"A slip? Undo puts back the previous value, for the next "
@@ -65,14 +65,14 @@ class DirectChanges:
 
     def undo(self, ctx: Context, undo_id: str) -> None:
         """The Undo button: the previous value back, as a change of its own (policy, audit)."""
-        undo = self.flow.store.take_undo(undo_id[:20], ctx.user_id)
+        undo = self._flow.store.take_undo(undo_id[:20], ctx.user_id)
         if undo is None or undo.team_id != ctx.team_id:
             raise Refused("There is nothing to undo here: it was undone already, or the change was not yours.")
-        if self.flow.clock() - undo.created_at > UNDO_FOR:
+        if self._flow.clock() - undo.created_at > UNDO_FOR:
             ctx.reply(replies.info(f":hourglass: Too late to undo: Undo works for {durations.words(UNDO_FOR)} after "
                                    "a change. Nothing was changed; make the change again if it is still needed."))
             return
-        now = _plain(self.flow.read_before(undo.operation, undo.params))
+        now = _plain(self._flow.read_before(undo.operation, undo.params))
         if canonical(now) != canonical({k: undo.after.get(k) for k in now}):
             ctx.reply(replies.info(":information_source: Not undone: it was changed again since (by someone or "
                                    "something else), so putting back the old value could undo their change."))

@@ -34,7 +34,7 @@ from bot.approvals.model import (
 )
 from bot.approvals.notify import GONE, Notifier
 from bot.approvals.queries import Queries
-from bot.approvals.store import StoreUnavailable
+from bot.approvals.store import RequestStore, StoreUnavailable
 from bot.approvals.views import DENY_CALLBACK, REASON_CALLBACK
 from bot.context import Context
 from bot.identity import Person
@@ -54,25 +54,31 @@ class DeliveryClaims(Protocol):
 class ApprovalService(Queries, DirectChanges):
     def __init__(self, flow: ApprovalFlow, slack: WebClient, channel: str | None, *,
                  secret_slack: WebClient | None = None) -> None:
-        self.flow = flow
+        self._flow = flow
         self.slack = slack
         self.channel = channel
         self.secret_slack = secret_slack or slack  # for the DM that carries a one-time secret
         self.notifier = Notifier(flow, slack)  # approvers' direct messages and reminders
 
     @property
-    def deliveries(self) -> DeliveryClaims:
-        """Where Slack deliveries are claimed once (bot/app.py's duplicate check)."""
-        return self.flow.store
+    def store(self) -> RequestStore:
+        """Where requests, deliveries and the audit trail are kept: for the parts around the service
+        (the duplicate check, chain-head checkpoints, the sweeper's lease, readiness and metrics)."""
+        return self._flow.store
 
     @property
-    def audit_store(self) -> Any:
+    def deliveries(self) -> DeliveryClaims:
+        """Where Slack deliveries are claimed once (bot/app.py's duplicate check)."""
+        return self._flow.store
+
+    @property
+    def audit_store(self) -> RequestStore:
         """The audit trail's store, for the chain-head checkpoints (bot/approvals/checkpoint.py)."""
-        return self.flow.store
+        return self._flow.store
 
     def person(self, ctx: Context, *, fresh: bool = True) -> Person:
         """Who clicked or typed. Fresh by default: decisions and changes never trust a cached answer."""
-        return self.flow.directory.person(ctx.team_id, ctx.user_id, fresh=fresh)
+        return self._flow.directory.person(ctx.team_id, ctx.user_id, fresh=fresh)
 
     # --- who may use a command group -------------------------------------------------------------
 
@@ -83,8 +89,8 @@ class ApprovalService(Queries, DirectChanges):
             return True
         if person.refusal:
             return False
-        directory = self.flow.directory
-        if directory.matches(person.team_id, person.user_id, self.flow.policy.readers(group.name).principals):
+        directory = self._flow.directory
+        if directory.matches(person.team_id, person.user_id, self._flow.policy.readers(group.name).principals):
             return True
         return self.may_request_any(person, group)
 
@@ -92,7 +98,7 @@ class ApprovalService(Queries, DirectChanges):
         """Whether the policy lets this person ask for at least one of the group's changes."""
         names = {n for op in group.operations.values() for n in (op.name, *op.variants)}
         return not person.refusal and any(
-            self.flow.directory.matches(person.team_id, person.user_id, self.flow.policy.rule(n).requesters)
+            self._flow.directory.matches(person.team_id, person.user_id, self._flow.policy.rule(n).requesters)
             for n in names)
 
     def check_access(self, ctx: Context, group: Group) -> None:
@@ -100,30 +106,30 @@ class ApprovalService(Queries, DirectChanges):
         person = self.person(ctx, fresh=False)
         if self.may_use(person, group):
             return
-        readers = self.flow.policy.readers(group.name)
+        readers = self._flow.policy.readers(group.name)
         refusal = Refused(person.refusal) if person.refusal else Refused(
             f"Only {{who}} may use *{bk.escape(group.summary.lower())}*. Ask one of them.", readers.principals)
-        self.flow.record_refusal(person, f"read {group.name}", str(refusal))
+        self._flow.record_refusal(person, f"read {group.name}", str(refusal))
         raise refusal
 
     def title(self, request_or_operation: Request | str) -> str:
         name = request_or_operation if isinstance(request_or_operation, str) else request_or_operation.operation
-        return self.flow.operations[name].title
+        return self._flow.operations[name].title
 
     # --- every change: submit ----------------------------------------------------------------------
 
     def submit(self, ctx: Context, operation: str, params: dict[str, Any]) -> None:
         actor = self.person(ctx)
-        op = self.flow.operations[operation]
-        rule = self.flow.rule_for(operation, params)
+        op = self._flow.operations[operation]
+        rule = self._flow.rule_for(operation, params)
         try:
-            self.flow.gate.check_requester(actor, rule)
+            self._flow.gate.check_requester(actor, rule)
         except Refused as exc:
-            self.flow.record_refusal(actor, operation, str(exc))
+            self._flow.record_refusal(actor, operation, str(exc))
             ctx.reply(replies.refused(exc))
             return
         if ctx.dry_run:
-            before = self.flow.read_before(operation, params)
+            before = self._flow.read_before(operation, params)
             public = redact(op.secret_params, params)
             ctx.reply(views.dry_run(op.title, rule, before, expected_after(public, before), public, op.show))
             return
@@ -138,7 +144,7 @@ class ApprovalService(Queries, DirectChanges):
             self._ask_reason(ctx, actor, operation, params)
             return
         try:
-            request = self.flow.open(actor, operation, params, reason=ctx.reason or "", origin=ctx.origin())
+            request = self._flow.open(actor, operation, params, reason=ctx.reason or "", origin=ctx.origin())
         except StoreUnavailable as exc:
             log.error("configuration error: the database cannot be written (%s)", exc)
             raise Refused(DB_TROUBLE) from None
@@ -147,10 +153,10 @@ class ApprovalService(Queries, DirectChanges):
     def _ask_reason(self, ctx: Context, actor: Person, operation: str, params: dict[str, Any]) -> None:
         if not ctx.trigger_id:
             raise Refused("This change needs a reason: add `reason: …` at the end of the command.")
-        request = self.flow.open(actor, operation, params, reason="", origin=ctx.origin(), draft=True)
+        request = self._flow.open(actor, operation, params, reason="", origin=ctx.origin(), draft=True)
         blocks = [
             bk.section(f"*{bk.escape(self.title(operation))}* needs approval. Approvers see your reason."),
-            *views.change_blocks(request, self.flow.operations[operation], sections=views.CHANNEL_SECTIONS),
+            *views.change_blocks(request, self._flow.operations[operation], sections=views.CHANNEL_SECTIONS),
             bk.text_input("reason", "Reason", multiline=True, max_length=500,
                           placeholder="Why is this change needed?"),
         ]
@@ -158,7 +164,7 @@ class ApprovalService(Queries, DirectChanges):
                                 private_metadata={**ctx.origin(), "request": request.id}))
 
     def submit_reason(self, ctx: Context, request_id: str, reason: str) -> None:
-        request = self.flow.submit_draft(request_id, self.person(ctx), reason)
+        request = self._flow.submit_draft(request_id, self.person(ctx), reason)
         self._publish(ctx, request)
 
     def _publish(self, ctx: Context, request: Request) -> None:
@@ -170,7 +176,7 @@ class ApprovalService(Queries, DirectChanges):
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             self._withdraw(ctx, request, str(error))
             return
-        self.flow.store.update_fields(request.id, channel=posted["channel"], ts=posted["ts"],
+        self._flow.store.update_fields(request.id, channel=posted["channel"], ts=posted["ts"],
                                       message_state=request.state)
         request.channel, request.ts = posted["channel"], posted["ts"]
         if self.notifier.announce(request):  # some approvers got no direct message: the channel says so
@@ -183,10 +189,10 @@ class ApprovalService(Queries, DirectChanges):
 
     def _withdraw(self, ctx: Context, request: Request, error: str) -> None:
         """No approver can see a request that was not posted: withdraw it and say what to fix."""
-        self.flow.store.transition(request.id, PENDING, CANCELLED, decided_at=self.flow.clock(), sealed=None,
+        self._flow.store.transition(request.id, PENDING, CANCELLED, decided_at=self._flow.clock(), sealed=None,
                                    note="withdrawn: it could not be posted to the approvals channel")
-        self.flow.record("withdraw", request, outcome=f"withdrawn: approvals channel answered {error}"[:300],
-                         actor=self.flow.directory.person(request.requester_team, request.requester_id))
+        self._flow.record("withdraw", request, outcome=f"withdrawn: approvals channel answered {error}"[:300],
+                         actor=self._flow.directory.person(request.requester_team, request.requester_id))
         log.error("configuration error: the approvals channel %s refused the request message (%s); request %s "
                   "was withdrawn", self.channel, error, request.id)
         channel = f"<#{self.channel}>"
@@ -203,11 +209,11 @@ class ApprovalService(Queries, DirectChanges):
     # --- decisions ------------------------------------------------------------------------------
 
     def approve(self, ctx: Context, request_id: str, claimed_hash: str) -> None:
-        decision = self.flow.approve(request_id, self.person(ctx), claimed_hash)
+        decision = self._flow.approve(request_id, self.person(ctx), claimed_hash)
         self._show(ctx, decision)
 
     def ask_deny_reason(self, ctx: Context, request_id: str) -> None:
-        request = self.flow.store.get(request_id)
+        request = self._flow.store.get(request_id)
         if request is None or request.state != PENDING:
             ctx.reply(replies.info("This request is no longer pending."))
             return
@@ -217,10 +223,10 @@ class ApprovalService(Queries, DirectChanges):
                                 private_metadata={**ctx.origin(), "request": request.id}))
 
     def deny(self, ctx: Context, request_id: str, reason: str) -> None:
-        self._show(ctx, self.flow.deny(request_id, self.person(ctx), reason))
+        self._show(ctx, self._flow.deny(request_id, self.person(ctx), reason))
 
     def cancel(self, ctx: Context, request_id: str) -> None:
-        self._show(ctx, self.flow.cancel(request_id, self.person(ctx)))
+        self._show(ctx, self._flow.cancel(request_id, self.person(ctx)))
 
     def _show(self, ctx: Context, decision: Decision) -> None:
         request = decision.request
@@ -233,11 +239,11 @@ class ApprovalService(Queries, DirectChanges):
             if request.state in FINAL and request.message_state != request.state:
                 self.refresh_message(request)  # its earlier update failed: the click repairs it
             elif request.state in FINAL:  # (a click on a stale copy repairs the copies)
-                self.notifier.update_copies(request, self.flow.store.votes(request.id))
+                self.notifier.update_copies(request, self._flow.store.votes(request.id))
             ctx.reply(replies.info(views.already(request)))
             return
         self.tell_requester(request, decision)
-        if decision.kind == Kind.EXECUTED and self.flow.operations[request.operation].local:
+        if decision.kind == Kind.EXECUTED and self._flow.operations[request.operation].local:
             self.run_windows()  # an approved window that starts now goes on now, not at the next sweep
         done = decision.outcome is not None and request.state == SUCCEEDED  # a failure never reads "Done"
         executed = f"Done: {decision.outcome.text}" if done else views.decision_text(request, decision.message)
@@ -252,23 +258,23 @@ class ApprovalService(Queries, DirectChanges):
         outcome with the buttons gone."""
         if not request.channel or not request.ts:
             # A click can overtake the recording of where the message was posted: look again.
-            request = self.flow.store.get(request.id) or request
+            request = self._flow.store.get(request.id) or request
             if not request.channel or not request.ts:
                 return
-        votes = self.flow.store.votes(request.id)
+        votes = self._flow.store.votes(request.id)
         try:
             self.slack.chat_update(channel=request.channel, ts=request.ts, **self._message(request, votes))
-            self.flow.store.mark_message(request.id, request.state)
+            self._flow.store.mark_message(request.id, request.state)
         except (SlackApiError, OSError) as exc:  # left marked stale: the sweeper tries again
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else type(exc).__name__
             log.warning("could not update approval message of %s: %s", request.id, error)
             if error in GONE:
-                self.flow.store.mark_message(request.id, request.state)
+                self._flow.store.mark_message(request.id, request.state)
         if copies:
             self.notifier.update_copies(request, votes)
 
     def _message(self, request: Request, votes: list[dict[str, Any]]) -> dict[str, Any]:
-        op = self.flow.operations[request.operation]
+        op = self._flow.operations[request.operation]
         return views.approval_message(request, op, votes, self.shortfall(request),
                                       mention=self.notifier.mention(request))
 
@@ -276,9 +282,9 @@ class ApprovalService(Queries, DirectChanges):
         """"Needs 2 approvals; only 1 other person can approve it now", or None when enough can."""
         if request.state != PENDING:
             return None
-        requester = self.flow.directory.person(request.requester_team, request.requester_id)
+        requester = self._flow.directory.person(request.requester_team, request.requester_id)
         try:
-            short = self.flow.gate.shortfall(tuple(request.approvers), request.approvals_needed, requester)
+            short = self._flow.gate.shortfall(tuple(request.approvers), request.approvals_needed, requester)
             return short.words(views.approvers_text) if short else None
         except Exception:  # Slack or Ona cannot say right now: the message goes out without the warning
             log.warning("could not count the possible approvers of %s", request.id)
@@ -286,20 +292,20 @@ class ApprovalService(Queries, DirectChanges):
 
     def show_full_change(self, ctx: Context, request_id: str) -> None:
         """"See the full change": every line, in a modal, for the requester and the approvers."""
-        request = self.flow.store.get(request_id)
+        request = self._flow.store.get(request_id)
         if request is None:
             raise Refused("There is no such request.")
         person = self.person(ctx, fresh=False)
-        if person.user_id != request.requester_id and self.flow.directory.matches(
+        if person.user_id != request.requester_id and self._flow.directory.matches(
                 person.team_id, person.user_id, tuple(request.approvers)) is None:
             raise Refused(person.refusal or "Only the requester and the approvers of this request can see it.")
-        ctx.open_modal(views.full_change(request, self.flow.operations[request.operation]))
+        ctx.open_modal(views.full_change(request, self._flow.operations[request.operation]))
 
     def tell_requester(self, request: Request, decision: Decision) -> None:
         """A DM to the requester: the outcome, and a secret result (shown to nobody else)."""
         result: list[dict[str, Any]] = []
         if decision.outcome is not None:  # the whole result: details, and a secret shown to them alone
-            result = replies.outcome(self.flow.operations[request.operation], decision.outcome)["blocks"]
+            result = replies.outcome(self._flow.operations[request.operation], decision.outcome)["blocks"]
         payload = views.outcome_for_requester(request, self.title(request), "" if result else decision.message
                                               if decision.kind in (Kind.EXECUTED, Kind.CONFLICT, Kind.DENIED) else "")
         payload["blocks"] += result
@@ -316,9 +322,9 @@ class ApprovalService(Queries, DirectChanges):
 
     def _keep_secret(self, request: Request, outcome: Outcome) -> None:
         """A one-time secret the DM could not carry is kept sealed, for its requester to see once."""
-        sealed = self.flow.sealer.seal({"secret": outcome.secret, "label": outcome.secret_label})
-        until = self.flow.clock() + SECRET_KEPT_FOR
-        if not self.flow.store.keep_secret(request.id, sealed, until):
+        sealed = self._flow.sealer.seal({"secret": outcome.secret, "label": outcome.secret_label})
+        until = self._flow.clock() + SECRET_KEPT_FOR
+        if not self._flow.store.keep_secret(request.id, sealed, until):
             return
         log.warning("the secret result of %s is kept sealed for its requester until %s", request.id, int(until))
         url = request.origin.get("response_url")
@@ -332,56 +338,56 @@ class ApprovalService(Queries, DirectChanges):
 
     def reveal_secret(self, ctx: Context, request_id: str) -> None:
         """"Show the secret": the kept secret, once, to its requester only, in an ephemeral answer."""
-        request = self.flow.store.get(request_id)
+        request = self._flow.store.get(request_id)
         if request is None or request.requester_id != ctx.user_id or request.requester_team != ctx.team_id:
             raise Refused("Only the person who asked for this result can see it.")
-        sealed = self.flow.store.take_secret(request.id, ctx.user_id, self.flow.clock())
+        sealed = self._flow.store.take_secret(request.id, ctx.user_id, self._flow.clock())
         if sealed is None:
             ctx.reply(replies.info("This secret was already shown, or its hour has passed: it is gone. "
                                    "Ask for a new one if you still need it."))
             return
-        kept = self.flow.sealer.unseal(sealed)
+        kept = self._flow.sealer.unseal(sealed)
         outcome = Outcome(text=f"The result of your request to *{bk.escape(self.title(request))}* "
                                f"(`{request.id}`).", secret=kept["secret"], secret_label=kept.get("label", ""))
         try:
-            ctx.reply(replies.outcome(self.flow.operations[request.operation], outcome))
+            ctx.reply(replies.outcome(self._flow.operations[request.operation], outcome))
         except Exception:  # not shown after all: keep it for another try
-            self.flow.store.keep_secret(request.id, sealed, request.secret_until or self.flow.clock())
+            self._flow.store.keep_secret(request.id, sealed, request.secret_until or self._flow.clock())
             raise
-        self.flow.record("secret shown", request, actor=self.person(ctx, fresh=False),
+        self._flow.record("secret shown", request, actor=self.person(ctx, fresh=False),
                          outcome=f"kept secret shown once (sha256 {sha256(kept['secret'])[:12]}…)")
 
     # --- housekeeping ---------------------------------------------------------------------------
 
     def sweep(self) -> None:
         """Expire overdue requests (no stale buttons), repair stale messages, and remind, once."""
-        for request in self.flow.overdue():
-            decision = self.flow.expire(request)
+        for request in self._flow.overdue():
+            decision = self._flow.expire(request)
             self.refresh_message(decision.request)
             if decision.request.state == EXPIRED and request.state != DRAFT:
                 self.tell_requester(decision.request, decision)
-        for decision in self.flow.resume_approved():
+        for decision in self._flow.resume_approved():
             self.refresh_message(decision.request)
             self.tell_requester(decision.request, decision)
-        for request in self.flow.reconcile():  # left `executing` by a process that died
+        for request in self._flow.reconcile():  # left `executing` by a process that died
             self._settled(request)
-        for request in self.flow.store.stale_messages():  # decided, but its chat.update failed
+        for request in self._flow.store.stale_messages():  # decided, but its chat.update failed
             self.refresh_message(request)
-        for request in self.flow.store.stale_copies():  # an approver's copy of it, likewise
-            self.notifier.update_copies(request, self.flow.store.votes(request.id))
-        self.flow.store.erase_lapsed_secrets(self.flow.clock())
-        self.notifier.remind(self.flow.clock())  # at the policy's remind_at, once
+        for request in self._flow.store.stale_copies():  # an approver's copy of it, likewise
+            self.notifier.update_copies(request, self._flow.store.votes(request.id))
+        self._flow.store.erase_lapsed_secrets(self._flow.clock())
+        self.notifier.remind(self._flow.clock())  # at the policy's remind_at, once
         self.run_windows()
 
     def run_windows(self) -> None:
         """Banner windows whose time has come go on, those that are over go off (windows.py)."""
-        windows.run(self.flow, self.slack)
+        windows.run(self._flow, self.slack)
 
     def reconcile(self) -> None:
         """At start-up: settle what a crash left `executing`, run what it left `approved`."""
-        for request in self.flow.reconcile():
+        for request in self._flow.reconcile():
             self._settled(request)
-        for decision in self.flow.resume_approved(older_than=0):
+        for decision in self._flow.resume_approved(older_than=0):
             self.refresh_message(decision.request)
             self.tell_requester(decision.request, decision)
 

@@ -41,7 +41,7 @@ class Sweeper:
     def tick(self) -> bool:
         """Sweep if this replica holds the lease (three intervals long, renewed at each tick); whether it swept."""
         try:
-            if not self.service.flow.store.lease(LEASE, self.holder, ttl=3 * self.interval):
+            if not self.service.store.lease(LEASE, self.holder, ttl=3 * self.interval):
                 return False
         except StoreUnavailable as exc:
             log.warning("the sweeper could not take its lease: %s", exc)

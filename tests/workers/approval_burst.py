@@ -30,6 +30,7 @@ from bot.bootstrap import build_services, slack_client
 from bot.localslack import SlackPayloads
 from bot.ona.client import OnaClient
 from bot.settings import Settings
+from tests.harness import set_clock
 
 
 class Progress:
@@ -75,7 +76,7 @@ def burst(config: dict[str, Any]) -> int:
     # process_before_response: dispatch returns once the listener is done (as in approve_clicks.py).
     app = build_app(services, signing_secret=config["secret"], process_before_response=True)
     payloads = SlackPayloads(config["secret"])
-    store = services.approvals.flow.store
+    store = services.approvals.store
     go = Path(config["go_file"])
     deadline = time.monotonic() + 30
     while not go.exists():  # start together with the other processes
@@ -126,7 +127,7 @@ def reconcile(config: dict[str, Any]) -> int:
     A restart takes a while: `clock_offset` seconds are added to the approval flow's clock."""
     _, services = build(config)
     offset = float(config.get("clock_offset", 0))
-    services.approvals.flow.clock = lambda: time.time() + offset
+    set_clock(services, lambda: time.time() + offset)
     services.approvals.reconcile()
     print(json.dumps({"reconciled": True}))
     return 0
