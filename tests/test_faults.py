@@ -337,6 +337,7 @@ def test_sigkill_during_a_burst_of_approvals_loses_nothing_and_runs_nothing_twic
         def victim_mid_mutation() -> str | None:
             """The message of the victim's own change while it is on the wire to Ona (sent, no answer)."""
             done = lines(0)
+            assert victim.poll() is None, f"the victim ended before it was caught: {done[-3:]}"
             created = sum(line.startswith("created ") for line in done)
             if created < 3 or not done or not done[-1].startswith("send "):
                 return None
@@ -344,7 +345,8 @@ def test_sigkill_during_a_burst_of_approvals_loses_nothing_and_runs_nothing_twic
 
         try:
             go.write_text("go")
-            in_flight = wait_until(victim_mid_mutation, timeout=60, what="the victim to be mid-execution")
+            # (generous: four processes share two cores with whatever else the machine runs)
+            in_flight = wait_until(victim_mid_mutation, timeout=180, what="the victim to be mid-execution")
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(timeout=10)
             assert victim.returncode == -signal.SIGKILL
