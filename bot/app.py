@@ -49,7 +49,7 @@ def build_app(
         logger=logging.getLogger("ona.bolt"),
     )
     router = Router(services.groups)
-    deliveries = services.approvals.deliveries
+    deliveries = services.approvals.store
     pool = work or WorkPool(inline=process_before_response)
     metrics = services.metrics
 

@@ -178,6 +178,9 @@ class Group:
     operations: dict[str, Operation] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     public: bool = False  # anyone may use it (help); other groups follow the policy's [reads]
+    # Also usable by whoever the policy names as requester or approver of any change (the requests list:
+    # an approver who is no admin must still see what waits for them).
+    for_participants: bool = False
     # Buttons and modals that check who may press them themselves (Approve: the request's approvers).
     self_checked: set[str] = field(default_factory=set)
     # Slack shortcuts (global or on a message) by callback_id: what `/ona` would do, from a menu.

@@ -112,6 +112,6 @@ def start_housekeeping(services: Services, *, checkpoint_interval: float = 3600,
     except Exception:  # Ona or Slack unreachable at start: the next start or sweep retries
         log.exception("reconciling interrupted requests failed")
     Sweeper(services.approvals, interval=sweep_interval, on_run=services.metrics.background_ran).start()
-    Checkpoints(services.approvals.audit_store, services.slack, services.approvals.channel,
+    Checkpoints(services.approvals.store, services.slack, services.approvals.channel,
                 interval=checkpoint_interval).start()
 

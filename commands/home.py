@@ -54,7 +54,9 @@ def home_view(ctx: Context) -> dict[str, Any]:
         person = approvals.person(ctx, fresh=False)
         may = {group.name: approvals.may_use(person, group) for group in panel}
         refusal = person.refusal
-        usable = [g for g in ctx.services.groups if g.subcommands and not g.public and approvals.may_use(person, g)]
+        # (groups every participant may use, like the requests list, do not make someone an admin here)
+        usable = [g for g in ctx.services.groups if g.subcommands and not g.public and not g.for_participants
+                  and approvals.may_use(person, g)]
     except Exception as exc:  # Slack or Ona cannot say who this is: show what needs no answer from them
         log.warning("App Home of %s: could not tell what they may use (%s)", ctx.user_id, type(exc).__name__)
         may, refusal, usable = {}, None, []

@@ -12,7 +12,8 @@ from bot.approvals import views
 from bot.context import Context
 from bot.registry import Args, Group, UsageError
 
-GROUP = Group("requests", "Approval requests", aliases=("request", "approvals"), top_level=("cancel",))
+GROUP = Group("requests", "Approval requests", aliases=("request", "approvals"), top_level=("cancel",),
+              for_participants=True)
 USAGE_CANCEL = "cancel <request ID>"
 SHORTCUT = "ona_approvals"  # manifest.yml's global shortcut "Ona approvals"
 _REQUEST_ID = re.compile(r"R[0-9A-F]{10}")

@@ -317,6 +317,12 @@ def test_an_approver_named_in_the_policy_sees_what_to_decide_and_nothing_else(em
     harness = make_harness(emulator, slack, policy=policy)
     try:
         request_id = request_banner_off(harness)
+        # The requests list and the "Ona approvals" shortcut let her in too: she must see what waits for her.
+        listed = harness.command("requests", user="U0CAROL").reply()
+        assert "approval:approve" in buttons(listed) and "maintenance window" in message_text(listed)
+        harness.shortcut("ona_approvals", user="U0CAROL")
+        assert "approval:approve" in all_buttons(harness.filled_view("approval_requests"))
+        assert harness.command("members", user="U0CAROL").reply_text().startswith(":no_entry:")  # nothing else
         home = harness.open_home("U0CAROL")
         assert "Whom to ask" in message_text(home) and "Waiting for your approval" in headers_of(home)
         assert all_buttons(home) == {"approval:approve", "approval:deny"}

@@ -118,6 +118,11 @@ class Policy:
     def readers(self, group: str) -> Readers:
         return self.reads.get(group) or self.reads.get("default") or Readers()
 
+    def participants(self) -> set[tuple[str, ...]]:
+        """Every set of principals the policy lets ask for or approve a change."""
+        rules = [self.defaults, *self.operations.values()]
+        return {r.requesters for r in rules} | {r.approvers for r in rules if r.needs_approval}
+
 
 def load_policy(path: Path | None, known_operations: set[str], known_groups: set[str] | None = None) -> Policy:
     if path is None:  # ours: it may name operations a trimmed-down build does not register

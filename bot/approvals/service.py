@@ -9,7 +9,7 @@ rules and state are flow.py; this module only moves between them and Slack.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -47,9 +47,6 @@ DB_TROUBLE = ("The bot cannot write to its database right now (its disk is full,
               "Nothing was changed. Tell whoever runs the bot.")
 
 
-class DeliveryClaims(Protocol):
-    def claim_delivery(self, key: str) -> bool: ...
-
 
 class ApprovalService(Queries, DirectChanges):
     def __init__(self, flow: ApprovalFlow, slack: WebClient, channel: str | None, *,
@@ -64,16 +61,6 @@ class ApprovalService(Queries, DirectChanges):
     def store(self) -> RequestStore:
         """Where requests, deliveries and the audit trail are kept: for the parts around the service
         (the duplicate check, chain-head checkpoints, the sweeper's lease, readiness and metrics)."""
-        return self._flow.store
-
-    @property
-    def deliveries(self) -> DeliveryClaims:
-        """Where Slack deliveries are claimed once (bot/app.py's duplicate check)."""
-        return self._flow.store
-
-    @property
-    def audit_store(self) -> RequestStore:
-        """The audit trail's store, for the chain-head checkpoints (bot/approvals/checkpoint.py)."""
         return self._flow.store
 
     def person(self, ctx: Context, *, fresh: bool = True) -> Person:
@@ -91,6 +78,9 @@ class ApprovalService(Queries, DirectChanges):
             return False
         directory = self._flow.directory
         if directory.matches(person.team_id, person.user_id, self._flow.policy.readers(group.name).principals):
+            return True
+        if group.for_participants and any(directory.matches(person.team_id, person.user_id, principals)
+                                          for principals in self._flow.policy.participants()):
             return True
         return self.may_request_any(person, group)
 
