@@ -31,6 +31,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
     StaticMultiSelectElement,
     StaticSelectElement,
+    UserSelectElement,
 )
 from slack_sdk.models.views import View
 
@@ -213,6 +214,11 @@ def select_input(
     return _input(block_id, label, element, optional, hint)
 
 
+def user_select_input(block_id: str, label: str, *, optional: bool = False, hint: str | None = None) -> InputBlock:
+    """Slack's member picker: the person is tapped, never typed."""
+    return _input(block_id, label, UserSelectElement(action_id="value"), optional, hint)
+
+
 def multi_select_input(
     block_id: str, label: str, choices: Sequence[tuple[str, str]], *, initial: Sequence[str] = (),
     optional: bool = True, hint: str | None = None,
@@ -303,6 +309,8 @@ def submitted_values(view: dict[str, Any]) -> dict[str, Any]:
             if kind in ("plain_text_input", "number_input"):
                 value = element.get("value")
                 out[block_id] = usertext.clean(value) if isinstance(value, str) else value
+            elif kind == "users_select":
+                out[block_id] = element.get("selected_user")
             elif kind == "static_select":
                 selected = element.get("selected_option")
                 out[block_id] = selected["value"] if selected else None

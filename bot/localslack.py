@@ -384,5 +384,9 @@ def multi_select(values: list[str]) -> dict[str, Any]:
     return {"type": "multi_static_select", "selected_options": [{"value": v} for v in values]}
 
 
+def user_select(user_id: str | None) -> dict[str, Any]:
+    return {"type": "users_select", "selected_user": user_id}
+
+
 def checkboxes(values: list[str]) -> dict[str, Any]:
     return {"type": "checkboxes", "selected_options": [{"value": v} for v in values]}

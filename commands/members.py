@@ -39,7 +39,7 @@ FETCH_SIZE = 100  # Ona's maximum page; a multiple of PAGE_SIZE, so a shown page
 SEARCH_MAX = 256  # buf.validate max_len of ListMembersRequest.Filter.search
 EMAIL_MAX = 320  # buf.validate max_len of ListMembersRequest.Filter.email
 USAGE_MEMBERS = "members [search]"
-USAGE_ROLE = "role <email or @user> admin|member"
+USAGE_ROLE = "role [<email or @user> admin|member]"
 
 ROLES = {"admin": OrganizationRole.ADMIN, "member": OrganizationRole.MEMBER}
 ROLE_WORDS = {OrganizationRole.ADMIN: "admin", OrganizationRole.MEMBER: "member"}
@@ -236,6 +236,9 @@ def _other_active_admins(ona: OnaClient, member: OrganizationMember) -> int:
 
 @ROLE_GROUP.command(usage=USAGE_ROLE, help="Make a member an admin, or an admin a member", mutating=True)
 def set_role(ctx: Context, args: Args) -> None:
+    if not args.words:  # nothing typed: pick the person from Slack's list instead
+        ctx.open_modal(_role_form(ctx.origin()))
+        return
     who, role = _parse_role_args(args)
     email = _email_of(ctx, who)
     member = find_member(ctx.ona, email)
@@ -243,6 +246,32 @@ def set_role(ctx: Context, args: Args) -> None:
         ctx.reply(replies.info(f":mag: Nobody with the email {bk.escape(email)} is a member of the organization."))
         return
     _change_role(ctx, member, role)
+
+
+def _role_form(origin: dict[str, Any]) -> dict[str, Any]:
+    blocks = [bk.user_select_input("member", "Member", hint="Their Slack account's email must be their Ona email."),
+              bk.select_input("role", "Role", [("admin", "Admin"), ("member", "Member")])]
+    return bk.modal("Change a role", blocks, callback_id="role_form", submit="Change", private_metadata=origin)
+
+
+def _validate_role_form(values: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    errors = {}
+    if not values.get("member"):
+        errors["member"] = "Pick the member whose role changes."
+    if values.get("role") not in ROLES:
+        errors["role"] = "Pick admin or member."
+    return {"errors": errors} if errors else {"params": {"user": values["member"], "role": values["role"]}}
+
+
+@ROLE_GROUP.view("role_form", validate=_validate_role_form)
+def submit_role_form(ctx: Context, params: dict[str, Any], meta: dict[str, Any]) -> None:
+    """The picked Slack member, found in Ona by their Slack email, then as `/ona role`."""
+    email = _slack_email(ctx, str(params["user"]))
+    member = find_member(ctx.ona, email)
+    if member is None:
+        ctx.reply(replies.info(f":mag: Nobody with the email {bk.escape(email)} is a member of the organization."))
+        return
+    _change_role(ctx, member, ROLES[params["role"]])
 
 
 @GROUP.action("members:role")

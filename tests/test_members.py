@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from bot.localslack import select, user_select
 from bot.ona.models import OrganizationRole, UserStatus
 from commands.members import ROLE_GROUP
-from tests.harness import BotHarness, member_listings, message_text
+from tests.harness import BotHarness, member_listings, message_text, wait_until
 
 SEED_EMAILS = {"alice@example.com", "bob@example.com", "carol@example.com", "dave@example.com", "erin@example.com"}
 
@@ -153,6 +154,23 @@ def test_role_by_slack_mention_resolves_the_email(bot: BotHarness, emulator, sla
     ]
 
 
+def test_role_without_arguments_opens_a_form_with_a_member_picker(bot: BotHarness, emulator, slack) -> None:
+    carol = _member(emulator, "carol@example.com")
+    bot.command("role")
+    form = {**bot.opened_view("role_form"), "id": "V0ROLE"}
+    kinds = {b["block_id"]: b["element"]["type"] for b in form["blocks"] if b["type"] == "input"}
+    assert kinds == {"member": "users_select", "role": "static_select"}  # tapped, never typed
+    empty = bot.submit(form, {"member": user_select(None), "role": select(None)}).json()
+    assert empty["response_action"] == "errors" and set(empty["errors"]) == {"member", "role"}
+    assert bot.submit(form, {"member": user_select("U0CAROL"), "role": select("admin")}).status_code == 200
+    wait_until(lambda: emulator.calls("SetRole"), what="the role change")
+    assert emulator.calls("SetRole") == [
+        {"organizationId": emulator.organization_id, "userId": carol.user_id, "role": "ORGANIZATION_ROLE_ADMIN"}]
+    assert "U0CAROL" in [c.get("user") for c in slack.calls_to("users.info")]  # found by their Slack email
+    said = slack.wait_for("response_url", lambda a: "carol@example.com is now" in json.dumps(a))
+    assert "*an admin*" in message_text(said[-1])
+
+
 def test_role_with_slack_formatted_email(bot: BotHarness, emulator) -> None:
     text = bot.command("role <mailto:erin@example.com|erin@example.com> admin").reply_text()
     assert "erin@example.com is now *an admin*" in text
@@ -197,7 +215,6 @@ def test_demoting_one_of_two_admins_is_allowed(bot: BotHarness, emulator) -> Non
 
 
 @pytest.mark.parametrize("line, expected", [
-    ("role", "Give the member"),
     ("role bob@example.com", "Give the member"),
     ("role bob@example.com owner", "`owner` is not a role"),
     ("role bob admin", "neither an email nor an @mention"),
