@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.approvals.views import APPROVE, DENY
 from bot.localslack import FakeSlack
 from bot.ona.models import OrganizationRole
 from tests.harness import (
@@ -24,7 +25,6 @@ from tests.harness import (
 )
 
 CHANNEL = APPROVALS_CHANNEL
-APPROVE, DENY = "approval:approve", "approval:deny"
 
 
 def add_admin(emulator, slack: FakeSlack, user_id: str, name: str) -> None:
