@@ -27,6 +27,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from bench import ack
 from bench.common import Row, Server, Stack, bot_server, descendants, log, print_table
 from tests.pgserver import PgServer
@@ -86,6 +89,15 @@ class ReplicaRun:
     replicas: int
     run: ack.Run
     cpu: CpuWindow
+    acked: list[int]  # acks each replica counted itself (its /metrics), for the measured load
+
+
+def _acks_counted(server: Server) -> int:
+    """The replica's own count of acks (ona_bot_ack_seconds), read from its GET /metrics."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    return int(sum(sample.value for family in text_string_to_metric_families(text)
+                   if family.name == "ona_bot_ack_seconds" for sample in family.samples
+                   if sample.name.endswith("_count")))
 
 
 @dataclass
@@ -122,13 +134,14 @@ def _measure(stack: Stack, servers: list[Server], pg: PgServer, *, clients: int,
     if warmup:
         ack.load(servers, stack, "policies", clients, warmup, 0, tag + "w")
         ack.drain(stack, tag + "w", 10**9, stall=0.5, cap=10)  # until the work admitted has been answered
+    before = [_acks_counted(s) for s in servers]
     result = ack.load(servers, stack, "policies", clients, duration, 0, tag, at_start=cpu.start, at_stop=cpu.stop)
     r = ack.summarise(ack.Run("policies", clients, "bot", "fast"), result)
     # Let the work admitted finish (most requests are answered "busy" in their ack: one person's
     # budget), so it does not run into the next row.
     ack.drain(stack, tag, r.sent, stall=1.0, cap=15)
-    out = ReplicaRun(len(servers), r, cpu)
-    log(f"{len(servers)} replica(s): {ack._line(r)} machine busy {cpu.busy:.0%}, cores "
+    out = ReplicaRun(len(servers), r, cpu, [_acks_counted(s) - b for s, b in zip(servers, before, strict=True)])
+    log(f"{len(servers)} replica(s): {ack._line(r)} acked per replica {out.acked}, machine busy {cpu.busy:.0%}, cores "
         + ", ".join(f"{k} {v:.2f}" for k, v in cpu.cores.items()))
     return out
 
@@ -156,7 +169,7 @@ def run(stack: Stack, *, clients: int, duration: float, warmup: float) -> Replic
     return ReplicaReport(clients, duration, [one, two])
 
 
-HEADERS = ("replicas", "clients", "p50 ms", "p95 ms", "p99 ms", "acks/s", "non-200", ">3 s", "machine busy",
+HEADERS = ("replicas", "clients", "acks per replica", "p50 ms", "p95 ms", "p99 ms", "acks/s", "non-200", ">3 s", "machine busy",
            "cores: replicas", "PostgreSQL", "load gen + fakes", "other")
 
 
@@ -168,7 +181,7 @@ def print_report(report: ReplicaReport) -> None:
     for rr in report.runs:
         r, cores = rr.run, rr.cpu.cores
         other = rr.cpu.busy * (os.cpu_count() or 1) - sum(cores.values())  # processes not ours (other users)
-        rows.append([str(rr.replicas), str(r.clients), *(f"{x * 1000:.1f}" for x in (r.p50, r.p95, r.p99)),
+        rows.append([str(rr.replicas), str(r.clients), " + ".join(map(str, rr.acked)), *(f"{x * 1000:.1f}" for x in (r.p50, r.p95, r.p99)),
                      f"{r.rps:.0f}", str(r.failed), str(r.late), f"{rr.cpu.busy:.0%}",
                      *(f"{v:.2f}" for v in cores.values()), f"{max(other, 0.0):.2f}"])
     print_table(rows, headers=HEADERS)
