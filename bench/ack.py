@@ -93,6 +93,7 @@ class Pool:
         service = self.services.approvals
         assert service is not None
         url = self.stack.slack.response_url("pool")
+        self.stack.emulator.state.banner.enabled = True  # `banner off` must change something to be asked for
 
         def one(_: int) -> None:
             ctx = Context(self.services, user_id=REQUESTER, team_id=TEAM_ID, channel_id="C0OPS",
@@ -302,6 +303,7 @@ def _smoke(stack: Stack, bot: Server) -> str:
     from bot.localslack import SlackPayloads
 
     stack.slack.reset()
+    stack.emulator.state.banner.enabled = True  # the emulator starts with it off: "already off" opens nothing
     url = stack.slack.response_url("smoke")
     body, headers = SlackPayloads(SIGNING_SECRET).slash_command(
         "banner off reason: bench smoke test", user_id=REQUESTER, response_url=url)
