@@ -1,7 +1,9 @@
 """`python -m bench [--quick] [--investigate]`: run every benchmark and print one table.
 
-Full run (`make bench`): 10 s per load level at 1, 10 and 50 clients, about 5 minutes on 2 cores.
-`--quick`: 2 s per level at 1 and 10 clients, about 95 s. `--investigate`: about 3 minutes more. `--investigate` adds the candidate-fix experiments (bench/investigate.py).
+Full run (`make bench`): 10 s per load level at 1, 10 and 50 clients, about 4.5 minutes on 2 cores.
+`--quick`: 2 s per level at 1 and 10 clients, about 75 s. The replica bench (bench/replicas.py) adds
+about 30 s to the full run and 15 s to `--quick`. `--investigate`: about 3 minutes more. `--investigate`
+adds the candidate-fix experiments (bench/investigate.py).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ READY_MAX_S = 2.0
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="2 s per load level instead of 10 s, 1 and 10 clients only (~95 s)")
+                        help="2 s per load level instead of 10 s, 1 and 10 clients only (~75 s)")
     parser.add_argument("--investigate", action="store_true",
                         help="also measure candidate fixes (bench/variant.py) at 10 clients")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (server logs, databases)")
