@@ -1,7 +1,9 @@
 """`python -m bench [--quick] [--investigate]`: run every benchmark and print one table.
 
 Full run (`make bench`): 10 s per load level at 1, 10 and 50 clients, about 4.5 minutes on 2 cores.
-`--quick`: 2 s per level at 1 and 10 clients, about 75 s. `--investigate`: about 3 minutes more. `--investigate` adds the candidate-fix experiments (bench/investigate.py).
+`--quick`: 2 s per level at 1 and 10 clients, about 75 s. The replica bench (bench/replicas.py) adds
+about 30 s to the full run and 15 s to `--quick`. `--investigate`: about 3 minutes more. `--investigate`
+adds the candidate-fix experiments (bench/investigate.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench import ack, approvals, investigate, postgres, startup
+from bench import ack, approvals, investigate, postgres, replicas, startup
 from bench.common import SERVER_SETTINGS, Row, Stack, log, median, print_table
 
 
@@ -30,11 +32,12 @@ class Plan:
     sql_rows: int
     sql_budget: float
     flow_budget: float
+    replica_clients: int  # total clients for the one- and two-replica runs (one replica saturates)
 
 
-FULL = Plan(10.0, 1.0, (1, 10, 50), {1: 150, 10: 300, 50: 400}, 5, 6.0, 3000, 3.0, 5.0)
+FULL = Plan(10.0, 1.0, (1, 10, 50), {1: 150, 10: 300, 50: 400}, 5, 6.0, 3000, 3.0, 5.0, 20)
 # Quick: 2 s per level, 1 and 10 clients (saturation is read at 10), 3 starts.
-QUICK = Plan(2.0, 0.3, (1, 10), {1: 50, 10: 100}, 3, 3.5, 1000, 1.0, 2.0)
+QUICK = Plan(2.0, 0.3, (1, 10), {1: 50, 10: 100}, 3, 3.5, 1000, 1.0, 2.0, 10)
 
 P99_RATIO_MAX = 1.5
 THROUGHPUT_MIN = 0.70
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         log("PostgreSQL: store transitions against raw psycopg, approvals end to end")
         pg = postgres.run(stack, rows=plan.sql_rows, budget=plan.sql_budget, flow_budget=plan.flow_budget,
                           max_requests=5000)
+        log(f"replicas: one `serve` then two on one PostgreSQL, {plan.replica_clients} clients")
+        reps = replicas.run(stack, clients=plan.replica_clients, duration=plan.duration, warmup=plan.warmup)
         log(f"ack latency: {plan.duration:g} s per level, clients {plan.levels}")
         acks = ack.run(stack, duration=plan.duration, warmup=plan.warmup, levels=plan.levels, pools=plan.pools,
                        client_timeout=plan.client_timeout)
@@ -106,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         ["raw psycopg, the same UPDATE … RETURNING, one open connection", f"{pg.raw:,.0f}"],
     ], headers=("measure", "transitions/s"))
     print()
-    rows = summary_rows(acks, sql, flow, ready) + postgres_rows(pg)
+    replicas.print_report(reps)
+    print()
+    rows = summary_rows(acks, sql, flow, ready) + postgres_rows(pg) + [replicas.summary_row(reps)]
     print(f"Summary ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, whole run "
           f"{time.monotonic() - started:.0f} s{', --quick' if args.quick else ''})")
     print_table([r.cells for r in rows], headers=("metric", "value", "target", "result"))

@@ -93,6 +93,7 @@ class Pool:
         service = self.services.approvals
         assert service is not None
         url = self.stack.slack.response_url("pool")
+        self.stack.emulator.state.banner.enabled = True  # `banner off` must change something to be asked for
 
         def one(_: int) -> None:
             ctx = Context(self.services, user_id=REQUESTER, team_id=TEAM_ID, channel_id="C0OPS",
@@ -110,6 +111,7 @@ class Pool:
                 for element in block.get("elements") or []:
                     if element.get("action_id") == "approval:approve":
                         values.append(element["value"])
+        values = list(dict.fromkeys(values))  # one request's button is in the channel and in approvers' copies
         if len(values) != count:
             raise RuntimeError(f"expected {count} approval messages, found {len(values)}")
         return values
@@ -121,17 +123,19 @@ class Pool:
         self.services.ona.close()
 
 
-def load(server: Server, stack: Stack, kind: str, clients: int, duration: float, warmup: float, tag: str,
-         values: list[str] | None = None, *, at_stop: Callable[[], None] | None = None,
-         timeout: float = CLIENT_TIMEOUT) -> dict[str, Any]:
-    """Run the load generator; `at_stop` is called the moment the measured window closes."""
+def load(server: Server | list[Server], stack: Stack, kind: str, clients: int, duration: float, warmup: float,
+         tag: str, values: list[str] | None = None, *, at_start: Callable[[], None] | None = None,
+         at_stop: Callable[[], None] | None = None, timeout: float = CLIENT_TIMEOUT) -> dict[str, Any]:
+    """Run the load generator (clients spread round-robin over a list of servers); `at_start` and
+    `at_stop` are called the moments the measured window opens and closes."""
     start_at = time.monotonic() + 0.5  # the load generator starts in ~0.15 s
-    spec = {"url": server.url, "kind": kind, "clients": clients, "duration": duration, "warmup": warmup,
-            "secret": SIGNING_SECRET, "slack_url": stack.slack.url, "tag": tag, "values": values or [],
-            "timeout": timeout, "start_at": start_at}
-    timer = None
-    if at_stop is not None:
-        timer = threading.Timer(max(0.0, start_at + warmup + duration - time.monotonic()), at_stop)
+    servers = server if isinstance(server, list) else [server]
+    spec = {"urls": [s.url for s in servers], "kind": kind, "clients": clients, "duration": duration,
+            "warmup": warmup, "secret": SIGNING_SECRET, "slack_url": stack.slack.url, "tag": tag,
+            "values": values or [], "timeout": timeout, "start_at": start_at}
+    timers = [threading.Timer(max(0.0, at - time.monotonic()), call)
+              for at, call in ((start_at + warmup, at_start), (start_at + warmup + duration, at_stop)) if call]
+    for timer in timers:
         timer.start()
     proc = subprocess.Popen([sys.executable, "-m", "bench.load"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=str(Path(__file__).parent.parent))
@@ -141,7 +145,7 @@ def load(server: Server, stack: Stack, kind: str, clients: int, duration: float,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if timer is not None:
+        for timer in timers:
             timer.join()
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed: {err[-2000:]}")
@@ -300,6 +304,7 @@ def _smoke(stack: Stack, bot: Server) -> str:
     from bot.localslack import SlackPayloads
 
     stack.slack.reset()
+    stack.emulator.state.banner.enabled = True  # the emulator starts with it off: "already off" opens nothing
     url = stack.slack.response_url("smoke")
     body, headers = SlackPayloads(SIGNING_SECRET).slash_command(
         "banner off reason: bench smoke test", user_id=REQUESTER, response_url=url)

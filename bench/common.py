@@ -185,7 +185,7 @@ class Server:
         self._known.clear()
 
 
-def bot_server(stack: Stack, db: Path, name: str = "ona-bot serve") -> Server:
+def bot_server(stack: Stack, db: Path | str, name: str = "ona-bot serve") -> Server:
     port = free_port()
     argv = [*ona_bot_command(), "serve", "--host", HOST, "--port", str(port),
             "--workers", str(WORKERS), "--threads", str(THREADS)]

@@ -19,6 +19,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 import bot.bootstrap
+import bot.server
 from bot.bootstrap import slack_client
 from bot.server import serve_http
 from bot.settings import Settings, load_settings
@@ -42,8 +43,8 @@ def build_floor_app(settings: Settings) -> App:
 
 
 def _build(settings: Settings, **_: Any) -> tuple[Any, App]:
-    # No services: start_housekeeping() sees approvals=None and starts nothing.
-    return SimpleNamespace(approvals=None), build_floor_app(settings)
+    # No services: /healthz only (no metrics, no readiness), and no housekeeping (see main).
+    return SimpleNamespace(approvals=None, metrics=None, readiness=None), build_floor_app(settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
     bot.bootstrap.build = _build  # serve_http imports build from bot.bootstrap when it starts
+    bot.server.start_housekeeping = lambda *_, **__: None  # nothing to sweep: the floor has no approvals
     return serve_http(load_settings(env_file=None), host=args.host, port=args.port, workers=args.workers,
                       threads=args.threads)
 

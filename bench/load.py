@@ -6,7 +6,8 @@ A short warm-up is not counted; then every request started within `duration` sec
 Prints one JSON object: latencies, statuses, errors and the measured window (CLOCK_MONOTONIC, the
 same clock as the FakeSlack's call times in the parent process).
 
-Spec: {"url", "kind": "policies"|"approve", "clients", "duration", "warmup", "secret", "slack_url",
+Spec: {"url" (or "urls": client i sends to urls[i % len(urls)], a client-side round-robin over
+replicas, one keep-alive connection each, as a connection-level load balancer would), "kind": "policies"|"approve", "clients", "duration", "warmup", "secret", "slack_url",
 "tag", "values": [button values, for "approve"], "timeout", "start_at": a time.monotonic() value}
 """
 
@@ -28,9 +29,10 @@ MAX_REQUESTS = 200_000  # a hard bound whatever the server's speed
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
-    url, kind, clients = spec["url"], spec["kind"], int(spec["clients"])
+    urls: list[str] = spec.get("urls") or [spec["url"]]
+    kind, clients = spec["kind"], int(spec["clients"])
     duration, warmup = float(spec["duration"]), float(spec.get("warmup", 1.0))
-    if not url.startswith("http://127.0.0.1:"):
+    if not all(u.startswith("http://127.0.0.1:") for u in urls):
         raise SystemExit("bench.load only sends to 127.0.0.1")
     values: list[str] = spec.get("values") or [""]
     slack_url, tag = spec["slack_url"], spec["tag"]
@@ -51,7 +53,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         return payloads.block_action(user_id="U0BOB", action_id="approval:approve", value=values[n % len(values)],
                                      channel_id="C0APPROVALS", response_url=response_url)
 
-    def client_loop() -> None:
+    def client_loop(url: str) -> None:
         payloads = SlackPayloads(spec["secret"])
         mine_lat: list[float] = []
         mine_status: dict[str, int] = {}
@@ -86,7 +88,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             for k, v in mine_err.items():
                 errors[k] = errors.get(k, 0) + v
 
-    threads = [threading.Thread(target=client_loop, daemon=True) for _ in range(clients)]
+    threads = [threading.Thread(target=client_loop, args=(urls[i % len(urls)],), daemon=True)
+               for i in range(clients)]
     for t in threads:
         t.start()
     # The parent names the start (CLOCK_MONOTONIC is one clock for every process), so it knows when
