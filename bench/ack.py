@@ -31,6 +31,7 @@ from slack_bolt.context.respond import Respond
 
 from bench.common import (
     APPROVALS_CHANNEL,
+    PEOPLE,
     REQUESTER,
     SIGNING_SECRET,
     Server,
@@ -132,7 +133,7 @@ def load(server: Server | list[Server], stack: Stack, kind: str, clients: int, d
     servers = server if isinstance(server, list) else [server]
     spec = {"urls": [s.url for s in servers], "kind": kind, "clients": clients, "duration": duration,
             "warmup": warmup, "secret": SIGNING_SECRET, "slack_url": stack.slack.url, "tag": tag,
-            "values": values or [], "timeout": timeout, "start_at": start_at}
+            "values": values or [], "timeout": timeout, "start_at": start_at, "people": PEOPLE}
     timers = [threading.Timer(max(0.0, at - time.monotonic()), call)
               for at, call in ((start_at + warmup, at_start), (start_at + warmup + duration, at_stop)) if call]
     for timer in timers:
@@ -264,7 +265,7 @@ def _bot_run(stack: Stack, bot: Server, pool: Pool, kind: str, clients: int, ona
              warmup: float, tag: str, pool_size: int, *, expect_replies: bool = True,
              client_timeout: float = CLIENT_TIMEOUT) -> Run:
     stack.slack.reset()
-    stack.emulator.reset()
+    stack.reset_ona()
     values = pool.make(pool_size) if kind == "approve" else None
     undecided = len(values or [])
     if warmup:

@@ -162,7 +162,7 @@ def _flow_loop(stack: Stack, db: Path | str, store_class: Callable[[Path | str],
     from bot.approvals.flow import ApprovalFlow
     from bot.bootstrap import build_services
 
-    stack.emulator.reset()
+    stack.reset_ona()
     services = build_services(stack.settings(db))
     assert services.approvals is not None
     old = services.approvals._flow  # the flow alone, on the store under test: what this bench measures

@@ -18,8 +18,9 @@ from typing import Any
 
 import httpx
 
-from bot.localslack import FakeSlack
+from bot.localslack import DEFAULT_USERS, FakeSlack
 from bot.ona.emulator import Emulator
+from bot.ona.models import OrganizationRole
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # every server and every load stays on loopback
@@ -27,6 +28,13 @@ SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-bench-token"
 APPROVALS_CHANNEL = "C0APPROVALS"
 REQUESTER, APPROVER = "U0ALICE", "U0BOB"  # both Ona admins in the emulator's seed
+# The load comes from many admins: each person has a work budget of their own (bot/work.py, 10 at once,
+# then 1 a second), so fewer senders would measure "busy" answers, not the bot (10 s at ~600/s: 400 people).
+PEOPLE = [f"U0P{i:03d}" for i in range(400)]
+
+
+def person_email(user_id: str) -> str:
+    return f"{user_id.lower()}@bench.example"
 
 # The same for the bot and the floor: both go through bot.server.serve_http, which adds
 # worker_class=gthread, timeout=30, graceful_timeout=10, keepalive=5, no access log.
@@ -43,6 +51,9 @@ requesters = ["ona:admins"]
 approvers = ["ona:admins"]
 ttl = "1h"
 reason = true
+# The approvals channel only: with the bench's 400 admins (a device to spread the load), direct messages would
+# send each request to 20 of them, a fan-out this bench does not mean to measure.
+notify = "channel"
 """
 
 
@@ -57,11 +68,19 @@ class Stack:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="ona-bench-"))
-        self.slack = FakeSlack().start()
+        self.slack = FakeSlack({**DEFAULT_USERS, **{uid: {"name": uid.lower(), "real_name": f"Admin {uid}",
+                                                          "email": person_email(uid)} for uid in PEOPLE}}).start()
         self.emulator = Emulator()
         self.emulator.start()
+        self.reset_ona()
         self.policy_file = self.dir / "policy.toml"
         self.policy_file.write_text(APPROVAL_POLICY)
+
+    def reset_ona(self) -> None:
+        """The emulator back to its seed, with the bench's admins (PEOPLE) as members."""
+        self.emulator.reset()
+        for uid in PEOPLE:
+            self.emulator.add_member(person_email(uid), f"Admin {uid}", role=OrganizationRole.ADMIN.value)
 
     def close(self) -> None:
         self.emulator.stop()

@@ -35,6 +35,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     if not all(u.startswith("http://127.0.0.1:") for u in urls):
         raise SystemExit("bench.load only sends to 127.0.0.1")
     values: list[str] = spec.get("values") or [""]
+    people: list[str] = spec.get("people") or ["U0ALICE"]
     slack_url, tag = spec["slack_url"], spec["tag"]
     counter = itertools.count()
     lock = threading.Lock()
@@ -47,10 +48,11 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     def make(payloads: SlackPayloads) -> tuple[str, dict[str, str]]:
         n = next(counter)
         response_url = f"{slack_url}/response/{tag}-{n}"
+        person = people[n % len(people)]  # many admins: each has a work budget of their own
         if kind == "policies":
-            return payloads.slash_command("policies", user_id="U0ALICE", channel_id="C0OPS",
+            return payloads.slash_command("policies", user_id=person, channel_id="C0OPS",
                                           response_url=response_url)
-        return payloads.block_action(user_id="U0BOB", action_id="approval:approve", value=values[n % len(values)],
+        return payloads.block_action(user_id=person, action_id="approval:approve", value=values[n % len(values)],
                                      channel_id="C0APPROVALS", response_url=response_url)
 
     def client_loop(url: str) -> None:

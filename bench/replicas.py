@@ -123,7 +123,7 @@ def _postgres_pids(server: PgServer) -> list[int]:
 def _measure(stack: Stack, servers: list[Server], pg: PgServer, *, clients: int, duration: float,
              warmup: float, tag: str) -> ReplicaRun:
     stack.slack.reset()
-    stack.emulator.reset()
+    stack.reset_ona()
     ours = lambda: {p for s in servers for p in s.pids()}  # noqa: E731
     cpu = CpuWindow({
         "replicas": lambda: sorted(ours()),

@@ -129,7 +129,18 @@ class Directory:
 
     def is_ona_admin(self, team_id: str, user_id: str, *, fresh: bool = False) -> bool:
         email = self.person(team_id, user_id, fresh=fresh).email
-        return bool(email) and email in self.ona_admin_emails(fresh=fresh)
+        if not email:
+            return False
+        if fresh:
+            # A fresh answer about one person asks Ona about their email alone: one call, however many
+            # admins the organization has. The whole list only when that finds nothing (Ona's email
+            # filter may match case exactly, Slack's email may differ in case).
+            found = self.ona.list_members(filter=ListMembersRequestFilter(
+                email=email, roles=[OrganizationRole.ADMIN], statuses=[UserStatus.ACTIVE])).members
+            if any(m.email.lower() == email and m.role == OrganizationRole.ADMIN and m.status == UserStatus.ACTIVE
+                   for m in found):
+                return True
+        return email in self.ona_admin_emails(fresh=fresh)
 
     def usergroup_members(self, group_id: str, *, fresh: bool = False) -> frozenset[str]:
         with self._lock:

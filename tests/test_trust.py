@@ -201,6 +201,17 @@ def test_a_direct_change_asks_ona_afresh(bot: BotHarness, emulator) -> None:
     assert len(emulator.calls("UpdateAnnouncementBanner")) == 1 and emulator.state.banner.enabled
 
 
+def test_a_fresh_admin_check_asks_ona_about_that_person_alone(bot: BotHarness, emulator) -> None:
+    for i in range(250):  # an organization with many admins: the whole list is three pages
+        emulator.add_member(f"admin{i:03d}@example.com", f"Admin {i}", role=OrganizationRole.ADMIN.value)
+    bot.command("banner on Hello", user="U0ALICE").reply_text()  # the cached list is read once here
+    before = len(emulator.calls("ListMembers"))
+    assert "now *off*" in bot.command("banner off", user="U0ALICE").reply_text()
+    asked = emulator.calls("ListMembers")[before:]
+    assert asked == [{"organizationId": emulator.organization_id, "filter": {
+        "email": "alice@example.com", "roles": ["ORGANIZATION_ROLE_ADMIN"], "statuses": ["USER_STATUS_ACTIVE"]}}]
+
+
 def test_a_demoted_admins_earlier_vote_no_longer_counts(emulator, slack: FakeSlack) -> None:
     promote(emulator, "erin@example.com")
     slack.users["U0ERIN"] = {"name": "erin", "real_name": "Erin Engineer", "email": "erin@example.com"}
