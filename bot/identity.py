@@ -10,11 +10,14 @@ briefly for reads; changes ask afresh (fresh=True).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -75,6 +78,23 @@ def _belongs(user: dict[str, Any], home: Installation) -> bool:
     return bool(home.enterprise_id) and enterprise == home.enterprise_id
 
 
+# Fresh answers asked once per decision: one click checks the same people several times (the clicker,
+# the votes, the requester again before running); within `Directory.one_decision()` Slack and Ona are
+# asked once for each of them, and the next decision asks again.
+_DECISION: ContextVar[dict[tuple[str, ...], Any] | None] = ContextVar("ona_decision", default=None)
+T = TypeVar("T")
+
+
+def one_decision(method: Callable[..., T]) -> Callable[..., T]:
+    """For a method of an object with a `directory` (the approval flow): one decision, so each person is
+    asked about afresh once in it."""
+    @functools.wraps(method)
+    def decide(self: Any, *args: Any, **kwargs: Any) -> T:
+        with self.directory.one_decision():
+            return method(self, *args, **kwargs)
+    return decide
+
+
 class Directory:
     def __init__(self, slack: WebClient, ona: OnaClient, *, ttl: float = 60.0,
                  clock: Callable[[], float] = time.monotonic, installation: Installation | None = None) -> None:
@@ -88,6 +108,27 @@ class Directory:
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
+    def _max_age(self, fresh: bool) -> float:
+        return -1.0 if fresh else self.ttl  # fresh: never the cache (one_decision's memo aside)
+
+    @contextmanager
+    def one_decision(self) -> Iterator[None]:
+        """Within this block (and what it calls), each fresh answer is asked once."""
+        token = _DECISION.set({}) if _DECISION.get() is None else None
+        try:
+            yield
+        finally:
+            if token is not None:
+                _DECISION.reset(token)
+
+    def _once(self, key: tuple[str, ...], fresh: bool, ask: Callable[[], Any]) -> Any:
+        memo = _DECISION.get() if fresh else None
+        if memo is None:
+            return ask()
+        if key not in memo:
+            memo[key] = ask()
+        return memo[key]
+
     def installation(self) -> Installation:
         """The workspace (and Grid organization) the bot token belongs to: asked once, then kept."""
         if self._installation is None:
@@ -97,10 +138,13 @@ class Directory:
         return self._installation
 
     def person(self, team_id: str, user_id: str, *, fresh: bool = False) -> Person:
+        return self._once(("person", team_id, user_id), fresh, lambda: self._person(team_id, user_id, fresh))
+
+    def _person(self, team_id: str, user_id: str, fresh: bool) -> Person:
         key = (team_id, user_id)
         with self._lock:
             cached = self._people.get(key)
-        if cached and not fresh and self.clock() - cached[0] < self.ttl:
+        if cached and self.clock() - cached[0] < self._max_age(fresh):
             return cached[1]
         try:
             user = self.slack.users_info(user=user_id)["user"]
@@ -115,9 +159,12 @@ class Directory:
         return person
 
     def ona_admin_emails(self, *, fresh: bool = False) -> frozenset[str]:
+        return self._once(("admins",), fresh, lambda: self._admin_emails(fresh))
+
+    def _admin_emails(self, fresh: bool) -> frozenset[str]:
         with self._lock:
             cached = self._admins
-        if cached and not fresh and self.clock() - cached[0] < self.ttl:
+        if cached and self.clock() - cached[0] < self._max_age(fresh):
             return cached[1]
         members = self.ona.iter_members(filter=ListMembersRequestFilter(
             roles=[OrganizationRole.ADMIN], statuses=[UserStatus.ACTIVE]))
@@ -132,20 +179,24 @@ class Directory:
         if not email:
             return False
         if fresh:
-            # A fresh answer about one person asks Ona about their email alone: one call, however many
-            # admins the organization has. The whole list only when that finds nothing (Ona's email
-            # filter may match case exactly, Slack's email may differ in case).
-            found = self.ona.list_members(filter=ListMembersRequestFilter(
-                email=email, roles=[OrganizationRole.ADMIN], statuses=[UserStatus.ACTIVE])).members
-            if any(m.email.lower() == email and m.role == OrganizationRole.ADMIN and m.status == UserStatus.ACTIVE
-                   for m in found):
-                return True
-        return email in self.ona_admin_emails(fresh=fresh)
+            return self._once(("admin", email), True, lambda: self._ask_admin(email))
+        return email in self.ona_admin_emails()
+
+    def _ask_admin(self, email: str) -> bool:
+        """Ona about this email alone: one call, however many admins the organization has. The whole
+        list only when that finds nothing (Ona's email filter may match case exactly, Slack's may not)."""
+        found = self.ona.list_members(filter=ListMembersRequestFilter(
+            email=email, roles=[OrganizationRole.ADMIN], statuses=[UserStatus.ACTIVE])).members
+        return any(m.email.lower() == email and m.role == OrganizationRole.ADMIN and m.status == UserStatus.ACTIVE
+                   for m in found) or email in self.ona_admin_emails(fresh=True)
 
     def usergroup_members(self, group_id: str, *, fresh: bool = False) -> frozenset[str]:
+        return self._once(("group", group_id), fresh, lambda: self._group_members(group_id, fresh))
+
+    def _group_members(self, group_id: str, fresh: bool) -> frozenset[str]:
         with self._lock:
             cached = self._groups.get(group_id)
-        if cached and not fresh and self.clock() - cached[0] < self.ttl:
+        if cached and self.clock() - cached[0] < self._max_age(fresh):
             return cached[1]
         try:
             users = frozenset(self.slack.usergroups_users_list(usergroup=group_id).get("users") or [])

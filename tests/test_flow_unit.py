@@ -5,6 +5,7 @@ The end-to-end tests (test_approvals.py and others) drive the same flow through 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,6 +77,9 @@ class FakeDirectory:
 
     def possible_approvers(self, principals: tuple[str, ...], requester: Person) -> int:
         return len(self.admins - {requester.user_id})
+
+    def one_decision(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 class Counting:

@@ -212,6 +212,18 @@ def test_a_fresh_admin_check_asks_ona_about_that_person_alone(bot: BotHarness, e
         "email": "alice@example.com", "roles": ["ORGANIZATION_ROLE_ADMIN"], "statuses": ["USER_STATUS_ACTIVE"]}}]
 
 
+def test_one_click_asks_slack_and_ona_about_each_person_once(abot: BotHarness, emulator) -> None:
+    abot.command("banner off reason: maintenance").reply()
+    posted = posted_request(abot)
+    infos, lists = len(abot.slack.calls_to("users.info")), len(emulator.calls("ListMembers"))
+    abot.click("approval:approve", buttons(posted)["approval:approve"]["value"], user="U0BOB").reply()
+    asked = [c["user"] for c in abot.slack.calls_to("users.info")[infos:]]
+    # The clicker, the requester (checked again before it runs): once each, though several checks ask.
+    assert sorted(asked) == ["U0ALICE", "U0BOB"]
+    by_email = [c["filter"].get("email") for c in emulator.calls("ListMembers")[lists:] if "filter" in c]
+    assert sorted(by_email) == ["alice@example.com", "bob@example.com"]
+
+
 def test_a_demoted_admins_earlier_vote_no_longer_counts(emulator, slack: FakeSlack) -> None:
     promote(emulator, "erin@example.com")
     slack.users["U0ERIN"] = {"name": "erin", "real_name": "Erin Engineer", "email": "erin@example.com"}

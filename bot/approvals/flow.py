@@ -43,13 +43,15 @@ from bot.approvals.model import (
 from bot.approvals.policy import Policy, Rule
 from bot.approvals.sealing import Sealer
 from bot.approvals.store import RequestStore, StoreUnavailable
-from bot.identity import Directory, Person
+from bot.identity import Directory, Person, one_decision
 from bot.logs import bind
 from bot.ona.client import OnaClient
 from bot.ona.errors import OnaError, unknown_outcome
 from bot.registry import Operation, Outcome, Refused
 
 log = logging.getLogger("ona.approvals")
+
+
 
 
 class Kind(StrEnum):
@@ -133,6 +135,7 @@ class ApprovalFlow:
             return False
         return None  # neither: changed by someone else since
 
+    @one_decision
     def open(self, actor: Person, operation: str, params: dict[str, Any], *, reason: str,
              origin: dict[str, Any], draft: bool = False) -> Request:
         """Record a request (or a draft waiting for its reason), with "before" as Ona has it now."""
@@ -170,6 +173,7 @@ class ApprovalFlow:
         self._audit("request", actor, request, outcome="pending")
         return request
 
+    @one_decision
     def approve(self, request_id: str, actor: Person, claimed_hash: str) -> Decision:
         request = self._get(request_id, actor)
         if claimed_hash != request.hash:
@@ -191,6 +195,7 @@ class ApprovalFlow:
             return self._already(self._get(request_id))
         return self.execute(approved, actor, votes)
 
+    @one_decision
     def execute(self, request: Request, actor: Person, votes: list[dict[str, Any]] | None = None) -> Decision:
         """Run the change once: approved → executing is the single winner's ticket."""
         votes = votes if votes is not None else self.store.votes(request.id)
@@ -254,6 +259,7 @@ class ApprovalFlow:
         self._audit("execute", actor, request, outcome="succeeded")
         return Decision(succeeded, Kind.EXECUTED, outcome.plain, outcome=outcome, votes=votes)
 
+    @one_decision
     def deny(self, request_id: str, actor: Person, reason: str) -> Decision:
         request = self._get(request_id, actor)
         if request.state != PENDING:
@@ -330,6 +336,7 @@ class ApprovalFlow:
 
     # --- the audit trail: the flow is its one writer ------------------------------------------------
 
+    @one_decision
     def run_directly(self, actor: Person, operation: str, params: dict[str, Any]) -> tuple[Outcome, bool]:
         """A change the policy lets run at once: run it, and record it (params redacted). Returns the
         outcome and whether it could be recorded; an Ona error is recorded, then raised."""

@@ -199,7 +199,8 @@ class ApprovalService(Queries, DirectChanges):
     # --- decisions ------------------------------------------------------------------------------
 
     def approve(self, ctx: Context, request_id: str, claimed_hash: str) -> None:
-        decision = self._flow.approve(request_id, self.person(ctx), claimed_hash)
+        with self._flow.directory.one_decision():  # who clicked is asked about once, with everyone else
+            decision = self._flow.approve(request_id, self.person(ctx), claimed_hash)
         self._show(ctx, decision)
 
     def ask_deny_reason(self, ctx: Context, request_id: str) -> None:
