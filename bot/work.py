@@ -95,9 +95,10 @@ class WorkPool:
         else:
             self._executor.submit(self._run, work)
 
-    def close(self) -> None:
+    def close(self, wait: bool = False) -> None:
+        """Take no more work; with `wait`, also return only once the work already started has finished."""
         if self._executor is not None:
-            self._executor.shutdown(wait=False)
+            self._executor.shutdown(wait=wait)
 
     def _run(self, work: Callable[[], None]) -> None:
         try:

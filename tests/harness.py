@@ -102,10 +102,10 @@ class BotHarness:
         self._n = itertools.count(1)
 
     def close(self) -> None:
-        self.work.close()
+        self._server.shutdown()  # no new requests, then let the work already handed off finish here:
+        self._server.server_close()  # a late answer would land on the next test's (reset) fake Slack
+        self.work.close(wait=True)
         self.http.close()
-        self._server.shutdown()
-        self._server.server_close()
         self.services.approvals.store.close()  # a PostgreSQL pool's connections
 
     def post(self, body: str, headers: dict[str, str]) -> httpx.Response:
