@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot import blocks as bk
+from bot.approvals.policy import CHANNEL, DM
 from bot.approvals.views import approvers_text
 from bot.context import Context
 from bot.durations import format_seconds
@@ -47,6 +48,16 @@ def _operation(words: list[str], known: set[str]) -> str | None:
     return found if found in known else None
 
 
+def _told(notify: str, remind_at: float) -> str:
+    """How approvers hear of a request, and when they are reminded, in words."""
+    how = {DM: "by direct message", CHANNEL: "in the approvals channel only"}.get(
+        notify, f"by a mention of <!subteam^{notify.lstrip('@')}> in the approvals channel")
+    if not remind_at:
+        return f"{how}; no reminder"
+    when = "halfway to expiry" if remind_at == 0.5 else f"when {round(remind_at * 100)} % of the time has passed"
+    return f"{how}; reminded {when}, if they have not voted"
+
+
 @GROUP.command(usage="explain <change> [@user]", help="Who may request and approve a change")
 def explain(ctx: Context, args: Args) -> None:
     service = ctx.services.approvals
@@ -78,6 +89,8 @@ def explain(ctx: Context, args: Args) -> None:
         f"{'required' if rule.reason else 'optional'}",
         f"*Rule:* {bk.escape(rule.source)}",
     ]
+    if rule.needs_approval:
+        lines.insert(-1, f"*Approvers are told:* {_told(rule.notify, rule.remind_at)}")
     if told.shortfall:  # a policy the organization cannot satisfy today, said plainly
         lines.append(f":warning: {told.shortfall}")
     if user:

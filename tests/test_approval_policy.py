@@ -96,8 +96,10 @@ def test_explain_says_who_and_by_which_rule(emulator, slack) -> None:
         assert bot.command("explain policies").reply_text() == text  # the words people use
         assert "Who may change organization policies?" in text and "policies.update" not in text
         assert "built-in policy line" in text
+        assert "*Approvers are told:* by direct message; reminded halfway to expiry, if they have not voted" in text
         text = bot.command("explain banner.update <@U0CAROL|carol>").reply_text()
         assert "none, runs at once" in text and "<@U0CAROL> may not request it" in text
+        assert "Approvers are told" not in text  # nobody to tell when it runs at once
         text = bot.command("explain members.grant_admin <@U0BOB>").reply_text()
         assert "2 different approvers" in text and "<@U0BOB> may request it" in text
         assert bot.command("explain admin <@U0BOB|bob>").reply_text() == text
