@@ -235,10 +235,10 @@ def _register_group(app: App, services: Services, group: Group, pool: WorkPool, 
     for callback_id, spec in group.views.items():
         app.view(callback_id)(_view_listener(services, group, spec, pool, metrics))
     for callback_id, shortcut in group.shortcuts.items():
-        app.shortcut(callback_id)(_shortcut_listener(services, group, shortcut, pool))
+        app.shortcut(callback_id)(_shortcut_listener(services, group, callback_id, shortcut, pool))
 
 
-def _shortcut_listener(services: Services, group: Group, handler: ActionHandler,
+def _shortcut_listener(services: Services, group: Group, callback_id: str, handler: ActionHandler,
                        pool: WorkPool) -> Callable[..., None]:
     """A shortcut has no channel to answer in (a global one) but a trigger_id: what it opens, or a
     refusal or "busy", is a modal."""
@@ -258,7 +258,8 @@ def _shortcut_listener(services: Services, group: Group, handler: ActionHandler,
             handler(ctx, body)
 
         if pool.reserve((body.get("user") or {}).get("id")):
-            pool.start(lambda: guarded(ctx, run, usage=group.usages, mutating=False))
+            pool.start(in_own_context(lambda: guarded(ctx, run, usage=group.usages, mutating=False),
+                                      user=ctx.user_id, team=ctx.team_id, operation=callback_id))
         else:
             guarded(ctx, lambda: tell(replies.info(BUSY)), usage=group.usages, mutating=False)
 

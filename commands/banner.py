@@ -131,13 +131,15 @@ def shortcut_set(ctx: Context, payload: dict[str, Any]) -> None:
 
 @GROUP.shortcut(POST_SHORTCUT)
 def shortcut_post(ctx: Context, payload: dict[str, Any]) -> None:
-    """The message's text, as members would read it, in the form; Preview shows it before it is published."""
+    """The message's text, as members would read it, in the form; Preview shows it before it is published.
+    The form opens first (the trigger lasts 3 s; naming the message's mentions asks Slack once each)."""
+    view_id = ctx.open_modal(bk.loading_modal("Announcement banner", "banner_edit"))
     text = _message_text(ctx, payload.get("message") or {})
     note = None
     if len(text) > MAX_MESSAGE:
         note = f"The message had {len(text)} characters; Ona allows {MAX_MESSAGE}, so it was cut: check the end."
         text = text[:MAX_MESSAGE].rstrip()
-    ctx.open_modal(_form(text, ctx.origin(), note=note))
+    ctx.update_modal(view_id, _form(text, ctx.origin(), note=note))
 
 
 def _message_text(ctx: Context, message: dict[str, Any]) -> str:

@@ -120,11 +120,15 @@ def show(key: str, value: Any) -> str:
 
 def apply_schedule(store: Any, params: dict[str, Any]) -> Outcome:
     """Store the window (once: its id is the hash of what it is). The background work runs it."""
+    if float(params["ends"]) <= time.time():  # approved after its end: there is nothing left to show
+        return Outcome(text=":information_source: The window had already ended when this was approved: "
+                            "nothing was changed.")
     window = BannerWindow(id="W" + sha256(canonical(params))[:9].upper(), message=str(params["message"]),
                           starts_at=float(params["starts"]), ends_at=float(params["ends"]),
                           notes_to=str(params["notes_to"]), tz=str(params.get("time_zone") or "UTC"),
                           created_at=time.time())
-    new = store.add_banner_window(window)
+    # The same window again after a cancel: its row is back to scheduled rather than "already scheduled".
+    new = store.add_banner_window(window) or store.move_banner_window(window.id, {"cancelled"}, "scheduled") is not None
     span = when.words(window.starts_at, window.ends_at, window.tz, time.time())
     length = durations.words(window.ends_at - max(window.starts_at, time.time()))
     text = (f"The banner will be on *{span}* ({length}), then off again."

@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
 from bot import blocks as bk
 from bot import replies
 from bot.context import Context
@@ -204,16 +202,14 @@ def _email_of(ctx: Context, who: str) -> str:
 
 
 def _slack_email(ctx: Context, slack_user: str) -> str:
-    try:
-        user = ctx.slack.users_info(user=slack_user)["user"]
-    except SlackApiError as exc:
-        raise UsageError(f"Slack does not know the user {slack_user} ({exc.response.get('error', 'error')}): "
-                         "use their email instead.", f"/ona {USAGE_ROLE}") from None
-    email = (user.get("profile") or {}).get("email") or ""
-    if not email:
-        raise UsageError(f"Slack did not give me an email for {slack_user}: use their Ona email instead.",
+    """The email of a Slack account the bot vouches for (a full, active member of this workspace with a
+    confirmed email): a guest's or a stranger's email could name an Ona member they are not."""
+    person = ctx.services.approvals.person(ctx, user_id=slack_user)
+    if person.refusal or not person.email:
+        raise UsageError("I cannot vouch for the Slack email of the person you named (unknown to Slack, a guest, "
+                         "outside this workspace, deactivated or not confirmed): use their Ona email instead.",
                          f"/ona {USAGE_ROLE}")
-    return email
+    return person.email
 
 
 def find_member(ona: OnaClient, email: str) -> OrganizationMember | None:

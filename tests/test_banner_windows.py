@@ -260,3 +260,23 @@ def test_without_a_tz_name_the_offset_is_used(bot: BotHarness, emulator) -> None
     [window] = windows(bot)
     end = datetime.fromtimestamp(window.ends_at, ZoneInfo("Etc/GMT-3"))
     assert (end.hour, end.minute) == (12, 0)
+
+
+def test_a_window_cancelled_then_asked_for_again_is_scheduled_again(bot: BotHarness, emulator) -> None:
+    bot.command("banner at Sat 10:00 for 2h Planned maintenance").reply()
+    [cancel] = cancel_buttons(bot.command("banner").reply())
+    bot.click(cancel["action_id"], cancel["value"], channel_id="C0OPS").reply()
+    again = bot.command("banner at Sat 10:00 for 2h Planned maintenance").reply_text()
+    assert "already scheduled" not in again and "Sat 10:00–12:00" in again
+    assert [w.state for w in windows(bot)] == ["scheduled"]
+
+
+def test_a_window_approved_after_its_end_stores_nothing_and_says_so(bot: BotHarness, emulator) -> None:
+    # The operation an approval runs, on the bot's real store: its window ended while it waited.
+    from commands.banner_windows import apply_schedule
+
+    now = time.time()
+    outcome = apply_schedule(bot.services.approvals.store, {
+        "message": "Quick fix", "starts": now - 3600, "ends": now - 1800, "notes_to": "C0OPS", "time_zone": "UTC"})
+    assert "already ended" in outcome.text and "nothing was changed" in outcome.text
+    assert windows(bot) == [] and banner_updates(emulator) == []

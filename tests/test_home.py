@@ -219,7 +219,7 @@ def test_post_as_banner_prefills_the_form_with_the_message_and_previews_it(bot: 
     message = {"type": "message", "user": "U0BOB", "ts": "1700000000.000100",
                "text": "Deploy at 5 &amp; ask <@U0BOB>: <https://status.example.com|status page>"}
     bot.shortcut("banner_from_message", message=message)
-    form = bot.opened_view("banner_edit")
+    form = bot.filled_view("banner_edit")  # the loading modal, then the form
     field = next(b for b in form["blocks"] if b.get("block_id") == "message")
     typed = "Deploy at 5 & ask @bob: status page (https://status.example.com)"
     assert field["element"]["initial_value"] == typed
@@ -233,7 +233,7 @@ def test_post_as_banner_cuts_a_message_longer_than_ona_allows_and_says_so(bot: B
     # (not a run of one letter: the secret scan would take it for another test's secret)
     text = "Planned maintenance, see the status page. " * 30  # 1,259 characters once stripped
     bot.shortcut("banner_from_message", message={"type": "message", "ts": "1700000000.000200", "text": text})
-    form = bot.opened_view("banner_edit")
+    form = bot.filled_view("banner_edit")  # the loading modal, then the form
     field = next(b for b in form["blocks"] if b.get("block_id") == "message")
     assert text.startswith(field["element"]["initial_value"]) and len(field["element"]["initial_value"]) <= 1000
     assert f"{len(text.strip())} characters" in message_text(form)

@@ -184,8 +184,22 @@ def test_typed_handle_is_refused_with_a_hint(bot: BotHarness, emulator) -> None:
 
 def test_unknown_slack_user_is_friendly(bot: BotHarness, emulator) -> None:
     text = bot.command("role <@U0NOBODY> admin").reply_text()
-    assert "Slack does not know the user U0NOBODY" in text
+    assert "I cannot vouch for the Slack email of the person you named" in text and "use their Ona email" in text
     assert emulator.calls("SetRole") == []
+
+
+@pytest.mark.parametrize("account", [{"is_restricted": True}, {"is_email_confirmed": False},
+                                     {"is_stranger": True, "team_id": "T0OTHER"}])
+def test_a_picked_account_the_bot_cannot_vouch_for_names_nobody_in_ona(bot: BotHarness, emulator, slack,
+                                                                       account: dict) -> None:
+    # Someone outside the trust (a guest, an unconfirmed email, Slack Connect) whose Slack email is bob's.
+    slack.users["U0MALLORY"] = {"name": "mallory", "real_name": "Mallory", "email": "bob@example.com", **account}
+    bot.command("role")
+    form = {**bot.opened_view("role_form"), "id": "V0ROLE"}
+    assert bot.submit(form, {"member": user_select("U0MALLORY"), "role": select("admin")}).status_code == 200
+    said = slack.wait_for("response_url", lambda a: "cannot vouch" in json.dumps(a))
+    assert "use their Ona email" in message_text(said[-1])
+    assert emulator.calls("SetRole") == [] and member_listings(emulator) == []
 
 
 def test_unknown_member_is_friendly(bot: BotHarness, emulator) -> None:

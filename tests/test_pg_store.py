@@ -268,11 +268,15 @@ def store_states(bot: BotHarness) -> list[str]:
     ("postgres://bot:p%40ss@db/ona?sslmode=require", "postgres://bot:***@db/ona?sslmode=require"),
     ("postgresql://bot@db/ona", "postgresql://bot@db/ona"),
     ("postgresql://bot:pw@db:notaport/ona", "postgresql://bot:***@db:notaport/ona"),
+    # libpq also reads a password from the query string
+    ("postgresql://bot@db/ona?password=s3cret", "postgresql://bot@db/ona?password=***"),
+    ("postgresql://bot@db/ona?sslmode=require&sslpassword=k3y", "postgresql://bot@db/ona?sslmode=require&sslpassword=***"),
 ])
 def test_urls_are_shown_without_their_password(url: str, shown: str) -> None:
-    from bot.approvals.dburl import is_postgres_url, mask_url
+    from bot.approvals.dburl import is_postgres_url, mask_url, password_of
 
     assert is_postgres_url(url) and mask_url(url) == shown
+    assert password_of("postgresql://bot@db/ona?password=s3cret") == "s3cret"  # scrubbed from driver errors too
     assert not is_postgres_url("/var/lib/ona-bot/bot.db") and not is_postgres_url("postgresql.db")
 
 

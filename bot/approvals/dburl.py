@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 KEYS_ON_POSTGRES = ("ONA_BOT_DB is a PostgreSQL URL, so ONA_BOT_AUDIT_KEY and ONA_BOT_SEAL_KEY must be set "
@@ -14,21 +14,29 @@ def is_postgres_url(location: object) -> bool:
     return str(location).startswith(POSTGRES_SCHEMES)
 
 
+# libpq also takes a password in the query string (?password=…): masked like the one before the host.
+SECRET_PARAMS = ("password", "sslpassword")
+
+
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***: what logs and errors may show."""
+    """The URL with its passwords replaced by ***: what logs and errors may show."""
     try:
         parts = urlsplit(url)
         password = parts.password
+        query = parse_qsl(parts.query, keep_blank_values=True)
     except ValueError:  # a malformed URL (a bad port): show nothing of what follows the scheme
         return url.split("://", 1)[0] + "://***"
-    if password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    if any(k in SECRET_PARAMS for k, _ in query):
+        parts = parts._replace(query=urlencode([(k, "***" if k in SECRET_PARAMS else v) for k, v in query], safe="*"))
+    if password is not None:
+        host = parts.netloc.rsplit("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    return urlunsplit(parts)
 
 
 def password_of(url: str) -> str:
     try:
-        return urlsplit(url).password or ""
+        parts = urlsplit(url)
+        return parts.password or dict(parse_qsl(parts.query)).get("password", "")
     except ValueError:
         return ""

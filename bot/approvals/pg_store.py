@@ -179,9 +179,6 @@ class PostgresStore(LocalState):
         with self.connect() as conn:
             return conn.execute("SELECT * FROM votes WHERE request_id = %s ORDER BY at", (request_id,)).fetchall()
 
-    def due_for_reminder(self, now: float) -> list[Request]:
-        return self._select("state = %s AND reminded = 0 AND channel IS NOT NULL "
-                            "AND created_at + (expires_at - created_at) / 2 <= %s", (PENDING, now))
 
     def claim_reminder(self, request_id: str) -> bool:
         """Only one replica sends the half-time reminder."""

@@ -63,9 +63,10 @@ class ApprovalService(Queries, DirectChanges):
         (the duplicate check, chain-head checkpoints, the sweeper's lease, readiness and metrics)."""
         return self._flow.store
 
-    def person(self, ctx: Context, *, fresh: bool = True) -> Person:
-        """Who clicked or typed. Fresh by default: decisions and changes never trust a cached answer."""
-        return self._flow.directory.person(ctx.team_id, ctx.user_id, fresh=fresh)
+    def person(self, ctx: Context, *, fresh: bool = True, user_id: str | None = None) -> Person:
+        """Who clicked or typed (or `user_id`, someone they named). Fresh by default: decisions and changes
+        never trust a cached answer. `refusal` says why Slack does not vouch for the account."""
+        return self._flow.directory.person(ctx.team_id, user_id or ctx.user_id, fresh=fresh)
 
     # --- who may use a command group -------------------------------------------------------------
 

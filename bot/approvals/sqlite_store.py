@@ -166,9 +166,6 @@ class SqliteStore:
             rows = conn.execute("SELECT * FROM votes WHERE request_id = ? ORDER BY at", (request_id,)).fetchall()
         return [dict(r) for r in rows]
 
-    def due_for_reminder(self, now: float) -> list[Request]:
-        return self._select("state = ? AND reminded = 0 AND channel IS NOT NULL "
-                            "AND created_at + (expires_at - created_at) / 2 <= ?", (PENDING, now))
 
     def claim_reminder(self, request_id: str) -> bool:
         """Only one process sends the half-time reminder."""

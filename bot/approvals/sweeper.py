@@ -45,7 +45,7 @@ class Sweeper:
                 return False
         except StoreUnavailable as exc:
             log.warning("the sweeper could not take its lease: %s", exc)
-            return False
+            raise  # the database is away: a failed run for the metrics, not another replica's turn
         self.service.sweep()
         return True
 

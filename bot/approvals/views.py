@@ -171,7 +171,7 @@ def approval_message(request: Request, op: Operation, votes: list[dict[str, Any]
                                  "this request (too many to message, or Slack refused): they can decide here."))
     text = f"Approval needed: {op.title} (requested by <@{request.requester_id}>)"
     return bk.message(blocks, text=(f"<!subteam^{mention}> {text}" if mention else text) if pending
-                      else f"{op.title}: {request.state}")
+                      else f"{op.title}: {STATE_WORDS.get(request.state, 'decided')}")
 
 
 def approver_dm(request: Request, op: Operation, votes: list[dict[str, Any]], channel: str | None) -> dict[str, Any]:
@@ -183,7 +183,7 @@ def approver_dm(request: Request, op: Operation, votes: list[dict[str, Any]], ch
     if channel:
         blocks.append(bk.context(f"Also in <#{channel}>: deciding here or there is the same."))
     return bk.message(blocks, text=f"<@{request.requester_id}> asks for your approval: {op.title}"
-                      if request.state == PENDING else f"{op.title}: {request.state}")
+                      if request.state == PENDING else f"{op.title}: {STATE_WORDS.get(request.state, 'decided')}")
 
 
 def _card_and_outcome(request: Request, op: Operation, votes: list[dict[str, Any]],

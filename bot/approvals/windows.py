@@ -14,6 +14,7 @@ from bot import blocks as bk
 from bot import replies
 from bot.approvals.flow import SYSTEM, ApprovalFlow
 from bot.approvals.model import BannerWindow
+from bot.approvals.notify import slack_error
 from bot.approvals.views import slack_date
 from bot.ona.errors import OnaError
 
@@ -30,15 +31,16 @@ def run(flow: ApprovalFlow, slack: WebClient) -> None:
             break  # soonest first: the rest are later still
         if window.ends_at <= now:  # the bot was not running during the whole window
             if missed := flow.store.move_banner_window(window.id, {"scheduled"}, "missed"):
-                _note(slack, missed, f":warning: The banner window {_when(missed)} passed while the bot was not "
-                                     "running, so the banner was not shown.")
+                _note(slack, missed, f":warning: The banner window {_when(missed)} passed and the banner was not "
+                                     "shown (the bot was not running, or Ona did not take the change).")
             continue
         if not (started := flow.store.move_banner_window(window.id, {"scheduled"}, "on")):
             continue
         try:
             flow.run_directly(SYSTEM, BANNER, {"enabled": True, "message": started.message})
-        except OnaError as exc:  # Ona could not take it now: try again at the next sweep
-            log.warning("banner window %s: could not turn the banner on (%s)", started.id, exc.code)
+        except Exception as exc:  # Ona could not take it now: try again at the next sweep
+            log.warning("banner window %s: could not turn the banner on (%s)", started.id,
+                        getattr(exc, "code", type(exc).__name__))
             flow.store.move_banner_window(started.id, {"on"}, "scheduled")
             continue
         _note(slack, started, f":large_green_circle: The banner is on for the maintenance window, until "
@@ -58,8 +60,9 @@ def run(flow: ApprovalFlow, slack: WebClient) -> None:
             continue
         try:
             flow.run_directly(SYSTEM, BANNER, {"enabled": False})
-        except OnaError as exc:
-            log.warning("banner window %s: could not turn the banner off (%s)", ended.id, exc.code)
+        except Exception as exc:  # try again at the next sweep
+            log.warning("banner window %s: could not turn the banner off (%s)", ended.id,
+                        getattr(exc, "code", type(exc).__name__))
             flow.store.move_banner_window(ended.id, {"done"}, "on")
             continue
         _note(slack, ended, ":white_circle: The maintenance window is over: the banner is off.")
@@ -85,5 +88,5 @@ def _note(slack: WebClient, window: BannerWindow, text: str) -> None:
         if channel.startswith(("U", "W")):
             channel = slack.conversations_open(users=channel)["channel"]["id"]
         slack.chat_postMessage(channel=channel, **replies.info(text))
-    except SlackApiError as exc:
-        log.warning("banner window %s: could not post the note (%s)", window.id, exc.response.get("error"))
+    except (SlackApiError, OSError) as exc:  # a note that cannot be posted never undoes the change
+        log.warning("banner window %s: could not post the note (%s)", window.id, slack_error(exc))
